@@ -1,0 +1,178 @@
+"""Refreshing the platform's cache of a learner's edX data with the learner's own token."""
+
+import time
+from dataclasses import dataclass
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from edx_api.client import EdxApi
+from social_core.exceptions import SocialAuthBaseException
+from social_django.utils import load_strategy
+
+from courses.models import CourseRun
+from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+
+EDX_PROVIDER = "edxorg"
+
+STAGE_TOKEN_REFRESH = "token_refresh"
+STAGE_CACHE_REFRESH = "cache_refresh"
+
+
+class EdxRefreshError(Exception):
+    """The learner's edX data could not be refreshed; says at which stage and why."""
+
+    def __init__(self, stage, reason, http_status=None):
+        super().__init__(f"{stage}: {reason}" + (f" (HTTP {http_status})" if http_status else ""))
+        self.stage = stage
+        self.reason = reason
+        self.http_status = http_status
+
+
+@dataclass(frozen=True)
+class GradeData:
+    """What edX said about one learner in one course run; None where edX has nothing."""
+
+    certificate: dict | None
+    current_grade: dict | None
+
+
+def _social_auth(user):
+    try:
+        return user.social_auth.get(provider=EDX_PROVIDER)
+    except user.social_auth.model.DoesNotExist:
+        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link") from None
+
+
+def _token_expires_soon(social):
+    issued = social.extra_data.get("auth_time")
+    lifetime = social.extra_data.get("expires_in")
+    if not issued or not lifetime:
+        return True
+    try:
+        expires_at = int(issued) + int(lifetime)
+    except (TypeError, ValueError):
+        return True
+    return expires_at - settings.EDX_TOKEN_REFRESH_MARGIN <= time.time()
+
+
+def access_token(user):
+    """The learner's access token, refreshed with the refresh-token grant when it is due."""
+    social = _social_auth(user)
+    if _token_expires_soon(social):
+        try:
+            social.refresh_token(load_strategy())
+        except SocialAuthBaseException as error:
+            raise EdxRefreshError(
+                STAGE_TOKEN_REFRESH, error.code, getattr(error, "status_code", None)
+            ) from error
+        except requests.RequestException as error:
+            raise EdxRefreshError(STAGE_TOKEN_REFRESH, type(error).__name__) from error
+    token = social.extra_data.get("access_token")
+    if not token:
+        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
+    return token
+
+
+def edx_client(token):
+    return EdxApi(
+        {"access_token": token},
+        base_url=settings.EDXORG_BASE_URL,
+        timeout=settings.EDX_REQUEST_TIMEOUT,
+    )
+
+
+def _fetch_or_none(fetch):
+    """edX's JSON for one object, None when edX answers 404, EdxRefreshError on any other fault."""
+    try:
+        return fetch().json
+    except requests.HTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        if status == 404:
+            return None
+        raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", status) from error
+    except requests.Timeout as error:
+        raise EdxRefreshError(STAGE_CACHE_REFRESH, "timeout") from error
+    except requests.RequestException as error:
+        raise EdxRefreshError(STAGE_CACHE_REFRESH, "connection_error") from error
+    except (ValueError, KeyError, IndexError, TypeError) as error:
+        raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
+
+
+def fetch_grade_data(edx, username, course_key):
+    return GradeData(
+        certificate=_fetch_or_none(
+            lambda: edx.certificates.get_student_certificate(username, course_key)
+        ),
+        current_grade=_fetch_or_none(
+            lambda: edx.current_grades.get_student_current_grade(username, course_key)
+        ),
+    )
+
+
+def _store(model, user, course_run, data, now):
+    if data is None:
+        model.objects.filter(user=user, course_run=course_run).delete()
+    else:
+        model.objects.update_or_create(
+            user=user, course_run=course_run, defaults={"data": data, "refreshed_on": now}
+        )
+
+
+def store_grade_data(user, course_run, grade_data, now=None):
+    now = now or timezone.now()
+    _store(CachedCertificate, user, course_run, grade_data.certificate, now)
+    _store(CachedCurrentGrade, user, course_run, grade_data.current_grade, now)
+
+
+class CachedEdxDataApi:
+    """The verbs that refresh the cached edX data of a learner."""
+
+    @staticmethod
+    def update_cached_grade_data(user, course_runs):
+        """Refresh the token, then certificates and current grades of these runs, all or nothing."""
+        edx = edx_client(access_token(user))
+        username = _social_auth(user).uid
+        fetched = [
+            (run, fetch_grade_data(edx, username, run.edx_course_key)) for run in course_runs
+        ]
+        now = timezone.now()
+        with transaction.atomic():
+            for course_run, grade_data in fetched:
+                store_grade_data(user, course_run, grade_data, now)
+
+    @staticmethod
+    def update_cached_enrollments(user):
+        """Refresh the learner's enrollments in the course runs the platform knows."""
+        edx = edx_client(access_token(user))
+        try:
+            enrollments = edx.enrollments.get_student_enrollments()
+            by_key = {
+                key: enrollments.get_enrollment_for_course(key).json
+                for key in enrollments.get_enrolled_course_ids()
+            }
+        except requests.HTTPError as error:
+            status = error.response.status_code if error.response is not None else None
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", status) from error
+        except requests.RequestException as error:
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, type(error).__name__) from error
+        except (ValueError, KeyError, TypeError) as error:
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
+        now = timezone.now()
+        known = CourseRun.objects.filter(edx_course_key__in=by_key)
+        with transaction.atomic():
+            CachedEnrollment.objects.filter(user=user).exclude(course_run__in=known).delete()
+            for course_run in known:
+                CachedEnrollment.objects.update_or_create(
+                    user=user,
+                    course_run=course_run,
+                    defaults={"data": by_key[course_run.edx_course_key], "refreshed_on": now},
+                )
+        return list(known)
+
+    @classmethod
+    def update_all_cached_grade_data(cls, user):
+        """Refresh enrollments, then certificates and current grades of every enrolled run."""
+        course_runs = cls.update_cached_enrollments(user)
+        cls.update_cached_grade_data(user, course_runs)

@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class GradesConfig(AppConfig):
+    name = "grades"
+
+    def ready(self):
+        from grades import audit  # noqa: F401  (connects the audit signal handlers)

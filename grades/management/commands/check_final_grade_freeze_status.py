@@ -1,0 +1,45 @@
+import sys
+
+from django.core.management.base import BaseCommand
+
+from grades import api
+from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
+
+EXIT_STATUS = {
+    api.COMPLETE: 0,
+    api.NOT_STARTED: 3,
+    api.PROCESSING: 4,
+    api.DONE_NOT_MARKED: 5,
+    api.STALLED: 6,
+}
+
+
+class Command(BaseCommand):
+    help = (
+        "Show how the freeze of a course run stands: frozen, failed (by reason) and left. "
+        "Exit status: 0 complete, 1 bad input, 3 not started, 4 being processed, "
+        "5 done but not marked complete, 6 stalled."
+    )
+
+    def add_arguments(self, parser):
+        add_course_key_argument(parser)
+
+    def handle(self, *args, **options):
+        course_run = course_run_from_options(options)
+        status = api.freeze_status(course_run)
+        lines = [f"Course run {course_run.edx_course_key}: {status.state}"]
+        if status.state == api.PROCESSING:
+            lines.append(f"  chunks:  {status.chunks_done} of {status.chunks_total} done")
+        lines += [
+            f"  frozen:  {status.frozen}",
+            f"  failed:  {status.failed}",
+        ]
+        for (stage, reason, http_status), count in sorted(status.failures_by_reason.items()):
+            http = f" (HTTP {http_status})" if http_status else ""
+            lines.append(f"    {stage}: {reason}{http}: {count}")
+        lines += [f"  left:    {status.left}", f"  needed:  {status.needed}"]
+        if status.state == api.DONE_NOT_MARKED or status.state == api.STALLED:
+            lines.append("Run freeze_final_grades again to go on and complete it.")
+        self.stdout.write("\n".join(lines))
+        sys.stdout.flush()
+        sys.exit(EXIT_STATUS[status.state])

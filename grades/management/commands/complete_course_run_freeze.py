@@ -1,0 +1,31 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from grades import api
+from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
+
+
+class Command(BaseCommand):
+    help = (
+        "Mark the freeze of a course run complete, learners left or not "
+        "(it does not freeze them). Refused while its chunks still run."
+    )
+
+    def add_arguments(self, parser):
+        add_course_key_argument(parser)
+
+    def handle(self, *args, **options):
+        course_run = course_run_from_options(options)
+        key = course_run.edx_course_key
+        outcome = api.complete_course_run_freeze(course_run)
+        if outcome == "not_started":
+            raise CommandError(f"The freeze of {key} has not started: run freeze_final_grades.")
+        if outcome == "in_progress":
+            raise CommandError(
+                f"The freeze of {key} still has chunks running: wait, "
+                "or see check_final_grade_freeze_status."
+            )
+        if outcome == "complete":
+            self.stdout.write(f"The freeze of {key} was already complete; nothing changed.")
+            return
+        left = api.freeze_status(course_run).left
+        self.stdout.write(f"Marked the freeze of {key} complete ({left} learners left unfrozen).")

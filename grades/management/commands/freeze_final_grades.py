@@ -1,0 +1,47 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from courses.api import CourseRunLookupError, check_freeze_date_passed
+from grades import api, tasks
+from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
+from grades.models import CourseRunGradingStatus
+
+
+class Command(BaseCommand):
+    help = (
+        "Freeze the final grades of a course run whose freeze grade date has passed: submits "
+        "an async task. Run it again to complete a run whose chunks are all done."
+    )
+
+    def add_arguments(self, parser):
+        add_course_key_argument(parser)
+
+    def handle(self, *args, **options):
+        course_run = course_run_from_options(options)
+        try:
+            check_freeze_date_passed(course_run)
+        except CourseRunLookupError as error:
+            raise CommandError(str(error)) from None
+        grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+        if grading_status is not None and grading_status.is_complete:
+            raise CommandError(
+                f"Final grades of {course_run.edx_course_key} are already frozen "
+                f"(complete since {grading_status.completed_on:%Y-%m-%d %H:%M} UTC)."
+            )
+        if grading_status is not None and api.chunks_in_flight(grading_status):
+            self.stdout.write(
+                f"The freeze of {course_run.edx_course_key} is already being processed "
+                f"({grading_status.chunks_done} of {grading_status.chunks_total} chunks done): "
+                "see check_final_grade_freeze_status."
+            )
+            return
+        result = tasks.freeze_course_run.delay(course_run.id)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            self.stdout.write(
+                f"Froze {course_run.edx_course_key} in-process (no broker configured): "
+                f"{result.get()}."
+            )
+        else:
+            self.stdout.write(
+                f"Submitted the freeze of {course_run.edx_course_key} as async task {result.id}."
+            )

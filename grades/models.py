@@ -1,0 +1,134 @@
+"""Frozen final grades, the freeze state of each course run, its failures and the audit."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from courses.models import CourseRun
+
+__all__ = [
+    "CourseRun",
+    "CourseRunGradingStatus",
+    "FinalGrade",
+    "FinalGradeAudit",
+    "FreezeFailure",
+]
+
+
+class FinalGrade(models.Model):
+    """A learner's grade in a course run, taken from edX once at the freeze and kept."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT)
+    course_run = models.ForeignKey(CourseRun, on_delete=models.PROTECT)
+    grade = models.FloatField(help_text="edX's percent, from 0 to 1.")
+    passed = models.BooleanField()
+    paid = models.BooleanField(help_text="Paid on edX (verified or honor).")
+    created_on = models.DateTimeField(auto_now_add=True)
+    updated_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "course_run"], name="finalgrade_one_per_user_course_run"
+            ),
+            models.CheckConstraint(
+                condition=Q(grade__gte=0) & Q(grade__lte=1), name="finalgrade_grade_0_to_1"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.course_run}: {self.grade:.2f} passed={self.passed}"
+
+
+class CourseRunGradingStatus(models.Model):
+    """Where the freeze of a course run stands; its failures are this round's."""
+
+    PENDING = "pending"
+    COMPLETE = "complete"
+    STATUS_CHOICES = [(PENDING, "pending"), (COMPLETE, "complete")]
+
+    course_run = models.OneToOneField(
+        CourseRun, on_delete=models.CASCADE, related_name="grading_status"
+    )
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    started_on = models.DateTimeField(auto_now_add=True)
+    completed_on = models.DateTimeField(null=True, blank=True)
+    # Learners dispatched in the current round and their chunks; a chunk that
+    # finishes bumps chunks_done, and the one that makes it equal reconciles.
+    dispatch = models.PositiveIntegerField(default=0)
+    population = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    progressed_on = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "course run grading statuses"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="complete", completed_on__isnull=False)
+                | Q(status="pending", completed_on__isnull=True),
+                name="gradingstatus_completed_on_iff_complete",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.course_run}: {self.status}"
+
+    @property
+    def is_complete(self):
+        return self.status == self.COMPLETE
+
+
+class FreezeFailure(models.Model):
+    """A learner whose final grade could not be frozen in this round, and why."""
+
+    TOKEN_REFRESH = "token_refresh"
+    CACHE_REFRESH = "cache_refresh"
+    COMPUTATION = "computation"
+    UNEXPECTED = "unexpected"
+    STAGE_CHOICES = [
+        (TOKEN_REFRESH, "token refresh"),
+        (CACHE_REFRESH, "cache refresh"),
+        (COMPUTATION, "computation"),
+        (UNEXPECTED, "unexpected error"),
+    ]
+
+    grading_status = models.ForeignKey(
+        CourseRunGradingStatus, on_delete=models.CASCADE, related_name="failures"
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    stage = models.CharField(max_length=32, choices=STAGE_CHOICES)
+    reason = models.CharField(max_length=255)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    failed_on = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grading_status", "user"], name="freezefailure_one_per_user_round"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.stage}: {self.reason}"
+
+
+class FinalGradeAudit(models.Model):
+    """Every create, change and delete of a FinalGrade: who or what, when, before and after."""
+
+    CREATED = "created"
+    CHANGED = "changed"
+    DELETED = "deleted"
+    ACTION_CHOICES = [(CREATED, "created"), (CHANGED, "changed"), (DELETED, "deleted")]
+
+    final_grade_id = models.BigIntegerField(db_index=True)
+    user_id = models.BigIntegerField(db_index=True)
+    course_run_id = models.BigIntegerField(db_index=True)
+    action = models.CharField(max_length=16, choices=ACTION_CHOICES)
+    actor = models.CharField(max_length=255)
+    acted_on = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+
+    def __str__(self):
+        return f"{self.action} final grade {self.final_grade_id} by {self.actor}"

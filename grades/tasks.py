@@ -1,0 +1,45 @@
+"""Celery tasks of the freeze: thin wrappers that call grades.api and name the actor."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from courses.models import CourseRun
+from grades import api
+from grades.audit import acting_as
+from grades.models import CourseRunGradingStatus
+
+
+def send_chunks(dispatch):
+    for chunk in dispatch.chunks:
+        freeze_chunk.delay(dispatch.course_run_id, dispatch.number, chunk)
+
+
+@shared_task
+def freeze_course_run(course_run_id):
+    """Orchestrate the freeze of one run: dispatch who is left, or mark it complete."""
+    course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
+    return api.freeze_course_run(course_run, send_chunks)
+
+
+@shared_task
+def freeze_chunk(course_run_id, dispatch_number, user_ids):
+    """Freeze a chunk of learners; the round's last chunk reconciles the run."""
+    course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
+    with acting_as(f"task freeze_chunk {course_run.edx_course_key}"):
+        frozen, failed = api.freeze_users(course_run, user_ids)
+    if api.finish_chunk(course_run, dispatch_number):
+        freeze_course_run.delay(course_run_id)
+    return {"frozen": frozen, "failed": failed}
+
+
+@shared_task
+def freeze_due_course_runs():
+    """Periodic: start (or pick up) the freeze of every run whose freeze date has passed."""
+    due = (
+        CourseRun.objects.filter(freeze_grade_date__lte=timezone.now())
+        .exclude(grading_status__status=CourseRunGradingStatus.COMPLETE)
+        .values_list("id", flat=True)
+    )
+    for course_run_id in due:
+        freeze_course_run.delay(course_run_id)
+    return len(due)
