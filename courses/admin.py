@@ -1,0 +1,34 @@
+from django.contrib import admin
+
+from courses.models import Course, CourseRun, Program
+
+
+@admin.register(Program)
+class ProgramAdmin(admin.ModelAdmin):
+    search_fields = ["title"]
+
+
+@admin.register(Course)
+class CourseAdmin(admin.ModelAdmin):
+    list_display = ["title", "program", "has_exam"]
+    list_filter = ["program", "has_exam"]
+    search_fields = ["title"]
+
+
+@admin.register(CourseRun)
+class CourseRunAdmin(admin.ModelAdmin):
+    list_display = ["edx_course_key", "course", "freeze_date_utc", "grading_status"]
+    list_select_related = ["course", "grading_status"]
+    search_fields = ["edx_course_key", "title", "course__title"]
+    list_filter = ["grading_status__status"]
+
+    @admin.display(description="Freeze grade date (UTC)", ordering="freeze_grade_date")
+    def freeze_date_utc(self, course_run):
+        if course_run.freeze_grade_date is None:
+            return "-"
+        return course_run.freeze_grade_date.strftime("%Y-%m-%d %H:%M UTC")
+
+    @admin.display(description="Grading status", ordering="grading_status__status")
+    def grading_status(self, course_run):
+        status = getattr(course_run, "grading_status", None)
+        return status.status if status else "not started"

@@ -1,0 +1,50 @@
+"""Final grades, failures and the audit are read in the admin, never edited there."""
+
+from django.contrib import admin
+
+from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(FinalGrade)
+class FinalGradeAdmin(ReadOnlyAdmin):
+    list_display = ["user", "course_run", "grade", "passed", "paid", "created_on"]
+    list_filter = ["course_run", "passed", "paid"]
+    list_select_related = ["user", "course_run"]
+    search_fields = ["user__username", "course_run__edx_course_key"]
+
+
+@admin.register(CourseRunGradingStatus)
+class CourseRunGradingStatusAdmin(ReadOnlyAdmin):
+    list_display = ["course_run", "status", "started_on", "completed_on", "population"]
+    list_filter = ["status"]
+    search_fields = ["course_run__edx_course_key"]
+
+
+@admin.register(FreezeFailure)
+class FreezeFailureAdmin(ReadOnlyAdmin):
+    list_display = ["user", "course_run", "stage", "reason", "http_status", "failed_on"]
+    list_filter = ["stage", "reason"]
+    list_select_related = ["user", "grading_status__course_run"]
+    search_fields = ["user__username", "grading_status__course_run__edx_course_key"]
+
+    @admin.display(ordering="grading_status__course_run")
+    def course_run(self, failure):
+        return failure.grading_status.course_run
+
+
+@admin.register(FinalGradeAudit)
+class FinalGradeAuditAdmin(ReadOnlyAdmin):
+    list_display = ["acted_on", "action", "final_grade_id", "user_id", "course_run_id", "actor"]
+    list_filter = ["action"]
+    search_fields = ["actor", "=user_id", "=course_run_id", "=final_grade_id"]

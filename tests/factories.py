@@ -1,0 +1,129 @@
+"""factory_boy factories for the models the tests build on."""
+
+import time
+
+import factory
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from social_django.models import UserSocialAuth
+
+from courses.models import Course, CourseRun, Program
+from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+from grades.models import FinalGrade
+
+
+class ProgramFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Program
+
+    title = factory.Sequence(lambda n: f"Program {n}")
+
+
+class CourseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Course
+
+    program = factory.SubFactory(ProgramFactory)
+    title = factory.Sequence(lambda n: f"Course {n}")
+    has_exam = False
+
+
+class CourseRunFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CourseRun
+
+    course = factory.SubFactory(CourseFactory)
+    edx_course_key = factory.Sequence(lambda n: f"course-v1:MITx+Test{n}+1T2026")
+    freeze_grade_date = factory.LazyFunction(lambda: timezone.now() - timezone.timedelta(days=1))
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"learner{n:05d}")
+    email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
+
+
+class EdxLinkFactory(factory.django.DjangoModelFactory):
+    """A learner's edX link, its access token long expired so the first use refreshes it."""
+
+    class Meta:
+        model = UserSocialAuth
+
+    user = factory.SubFactory(UserFactory)
+    provider = "edxorg"
+    uid = factory.LazyAttribute(lambda link: link.user.username)
+    extra_data = factory.LazyAttribute(
+        lambda link: {
+            "access_token": f"at-{link.uid}-0",
+            "refresh_token": f"rt-{link.uid}-0",
+            "expires_in": 36000,
+            "auth_time": int(time.time()) - 86400,
+            "token_type": "Bearer",
+        }
+    )
+
+
+class CachedEnrollmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CachedEnrollment
+
+    user = factory.SubFactory(UserFactory)
+    course_run = factory.SubFactory(CourseRunFactory)
+    refreshed_on = factory.LazyFunction(timezone.now)
+    data = factory.LazyAttribute(
+        lambda row: {
+            "course_details": {"course_id": row.course_run.edx_course_key},
+            "is_active": True,
+            "mode": "verified",
+            "user": row.user.username,
+        }
+    )
+
+
+class CachedCurrentGradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CachedCurrentGrade
+
+    user = factory.SubFactory(UserFactory)
+    course_run = factory.SubFactory(CourseRunFactory)
+    refreshed_on = factory.LazyFunction(timezone.now)
+    data = factory.LazyAttribute(
+        lambda row: {
+            "course_id": row.course_run.edx_course_key,
+            "username": row.user.username,
+            "passed": True,
+            "percent": 0.8,
+            "letter_grade": "Pass",
+        }
+    )
+
+
+class CachedCertificateFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CachedCertificate
+
+    user = factory.SubFactory(UserFactory)
+    course_run = factory.SubFactory(CourseRunFactory)
+    refreshed_on = factory.LazyFunction(timezone.now)
+    data = factory.LazyAttribute(
+        lambda row: {
+            "username": row.user.username,
+            "course_id": row.course_run.edx_course_key,
+            "certificate_type": "verified",
+            "status": "downloadable",
+        }
+    )
+
+
+class FinalGradeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FinalGrade
+
+    user = factory.SubFactory(UserFactory)
+    course_run = factory.SubFactory(CourseRunFactory)
+    grade = 0.8
+    passed = True
+    paid = True

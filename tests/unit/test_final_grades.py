@@ -1,0 +1,100 @@
+"""One final grade per learner and run, computed from the cache, every change audited."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from grades.api import FinalGradeError, FinalGradeValues, get_final_grade, store_final_grade
+from grades.audit import acting_as
+from grades.models import FinalGrade, FinalGradeAudit
+from tests.factories import (
+    CachedCertificateFactory,
+    CachedCurrentGradeFactory,
+    CachedEnrollmentFactory,
+    CourseRunFactory,
+    FinalGradeFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_database_refuses_a_second_final_grade_for_a_learner_and_run():
+    final_grade = FinalGradeFactory()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FinalGrade.objects.create(
+            user=final_grade.user,
+            course_run=final_grade.course_run,
+            grade=0.1,
+            passed=False,
+            paid=False,
+        )
+
+
+def test_database_refuses_a_grade_outside_0_to_1():
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FinalGradeFactory(grade=1.5)
+
+
+def test_storing_twice_keeps_the_first_values():
+    user, course_run = UserFactory(), CourseRunFactory()
+    first = store_final_grade(user, course_run, FinalGradeValues(0.9, True, True))
+    second = store_final_grade(user, course_run, FinalGradeValues(0.1, False, False))
+    assert second.pk == first.pk
+    assert (second.grade, second.passed) == (0.9, True)
+    assert FinalGrade.objects.count() == 1
+
+
+def test_final_grade_is_computed_from_the_cached_edx_data():
+    course_run = CourseRunFactory()
+    user = UserFactory()
+    CachedEnrollmentFactory(user=user, course_run=course_run)
+    CachedCurrentGradeFactory(
+        user=user, course_run=course_run, data={"percent": 0.42, "passed": False}
+    )
+    CachedCertificateFactory(user=user, course_run=course_run)
+    assert get_final_grade(user, course_run) == FinalGradeValues(0.42, True, True)
+
+
+def test_no_cached_current_grade_is_a_computation_failure():
+    course_run = CourseRunFactory()
+    user = UserFactory()
+    CachedEnrollmentFactory(user=user, course_run=course_run)
+    with pytest.raises(FinalGradeError) as error:
+        get_final_grade(user, course_run)
+    assert error.value.reason == "no_current_grade"
+
+
+class TestAudit:
+    def test_creation_is_audited_with_its_actor_and_values(self):
+        with acting_as("test suite"):
+            final_grade = FinalGradeFactory(grade=0.7, passed=False, paid=True)
+        audit = FinalGradeAudit.objects.get()
+        assert (audit.action, audit.actor, audit.final_grade_id) == (
+            "created",
+            "test suite",
+            final_grade.pk,
+        )
+        assert audit.before is None
+        assert audit.after == {"grade": 0.7, "passed": False, "paid": True}
+
+    def test_change_is_audited_with_before_and_after(self):
+        final_grade = FinalGradeFactory(grade=0.7, passed=False)
+        final_grade.passed = True
+        final_grade.save()
+        audit = FinalGradeAudit.objects.get(action="changed")
+        assert audit.before["passed"] is False
+        assert audit.after["passed"] is True
+
+    def test_saving_unchanged_values_writes_no_audit(self):
+        final_grade = FinalGradeFactory()
+        final_grade.save()
+        assert FinalGradeAudit.objects.filter(action="changed").count() == 0
+
+    def test_queryset_delete_from_a_shell_is_audited_per_row(self):
+        course_run = CourseRunFactory()
+        FinalGradeFactory.create_batch(3, course_run=course_run)
+        FinalGrade.objects.filter(course_run__edx_course_key=course_run.edx_course_key).delete()
+        deleted = FinalGradeAudit.objects.filter(action="deleted")
+        assert deleted.count() == 3
+        assert all(row.before is not None and row.after is None for row in deleted)
+        assert all(row.actor for row in deleted)
