@@ -248,7 +248,13 @@ def finish_chunk(course_run, dispatch_number):
         grading_status.chunks_done += 1
         grading_status.progressed_on = timezone.now()
         grading_status.save(update_fields=["chunks_done", "progressed_on"])
-        return grading_status.chunks_done == grading_status.chunks_total
+    log.info(
+        "%s: %d of %d chunks done",
+        course_run.edx_course_key,
+        grading_status.chunks_done,
+        grading_status.chunks_total,
+    )
+    return grading_status.chunks_done == grading_status.chunks_total
 
 
 def complete_course_run_freeze(course_run):
@@ -321,3 +327,11 @@ def freeze_status(course_run):
         chunks_done=grading_status.chunks_done if grading_status else 0,
         chunks_total=grading_status.chunks_total if grading_status else 0,
     )
+
+
+def revert_freeze(course_run):
+    """Delete the run's final grades (each delete audited) and its grading status, together."""
+    with transaction.atomic():
+        deleted, _ = FinalGrade.objects.filter(course_run=course_run).delete()
+        CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
+    return deleted

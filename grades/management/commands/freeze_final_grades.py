@@ -1,3 +1,5 @@
+import logging
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -35,13 +37,32 @@ class Command(BaseCommand):
                 "see check_final_grade_freeze_status."
             )
             return
-        result = tasks.freeze_course_run.delay(course_run.id)
         if settings.CELERY_TASK_ALWAYS_EAGER:
-            self.stdout.write(
-                f"Froze {course_run.edx_course_key} in-process (no broker configured): "
-                f"{result.get()}."
-            )
+            self.freeze_in_process(course_run)
         else:
+            result = tasks.freeze_course_run.delay(course_run.id)
             self.stdout.write(
                 f"Submitted the freeze of {course_run.edx_course_key} as async task {result.id}."
             )
+
+    def freeze_in_process(self, course_run):
+        """No broker: the chunks run here, so show their progress as they finish."""
+        self.stdout.write(
+            f"Freezing {course_run.edx_course_key} in-process (no broker configured)."
+        )
+        progress = logging.StreamHandler(self.stdout)
+        progress.setFormatter(logging.Formatter("  %(message)s"))
+        logger = logging.getLogger("grades.api")
+        logger.addHandler(progress)
+        previous_level = logger.level
+        logger.setLevel(logging.INFO)
+        try:
+            tasks.freeze_course_run.delay(course_run.id)
+        finally:
+            logger.removeHandler(progress)
+            logger.setLevel(previous_level)
+        status = api.freeze_status(course_run)
+        self.stdout.write(
+            f"Freeze of {course_run.edx_course_key}: {status.state}; {status.frozen} frozen, "
+            f"{status.failed} failed, {status.left} left."
+        )

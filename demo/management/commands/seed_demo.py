@@ -1,0 +1,58 @@
+import json
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from demo.api import seed_course_run, seed_learners
+from grades.api import revert_freeze
+from sandbox.dataset import generate
+
+DEFAULT_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed a demo: a program with a course run whose freeze date has passed, learners "
+        "linked to edX (some with revoked tokens, some without a certificate), and the "
+        "sandbox data file serving their edX data. Reverts an earlier freeze of that run."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--learners", type=int, default=300, help="how many (default 300)")
+        parser.add_argument("--revoked", type=int, default=12, help="learners with revoked tokens")
+        parser.add_argument("--course-key", default=DEFAULT_KEY, help="the run's edX course key")
+        parser.add_argument("--seed", type=int, default=1, help="random seed of the dataset")
+        parser.add_argument(
+            "--out",
+            default=str(settings.VAR_DIR / "sandbox-demo.json"),
+            help="where to write the sandbox data file (default var/sandbox-demo.json)",
+        )
+
+    def handle(self, *args, **options):
+        if options["learners"] < 1:
+            raise CommandError("--learners must be at least 1.")
+        if not 0 <= options["revoked"] <= options["learners"]:
+            raise CommandError("--revoked must be between 0 and --learners.")
+        out = Path(options["out"])
+        if not out.parent.is_dir():
+            raise CommandError(f"The folder of --out does not exist: {out.parent}")
+        dataset = generate(
+            learners=options["learners"],
+            course_keys=(options["course_key"],),
+            seed=options["seed"],
+            revoked=options["revoked"],
+        )
+        course_run = seed_course_run(
+            options["course_key"], timezone.now() - timezone.timedelta(days=1)
+        )
+        reverted = revert_freeze(course_run)
+        seeded = seed_learners(dataset)
+        out.write_text(json.dumps(dataset))
+        self.stdout.write(
+            f"Seeded {seeded} learners in {course_run.edx_course_key} "
+            f"(freeze date {course_run.freeze_grade_date:%Y-%m-%d %H:%M} UTC, "
+            f"{options['revoked']} with revoked tokens); reverted {reverted} earlier final grades; "
+            f"sandbox data in {out}."
+        )

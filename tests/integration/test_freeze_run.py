@@ -1,0 +1,145 @@
+"""Freezing a whole course run on PostgreSQL, Redis, a Celery worker and the sandbox."""
+
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from social_django.models import UserSocialAuth
+
+from grades import api, tasks
+from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
+from tests.integration.conftest import ROOT, wait_for_state
+
+pytestmark = pytest.mark.integration
+
+PAID = {"verified", "honor"}
+
+
+def expected_final_grade(learner, course_key):
+    """The certificate policy, read straight off the sandbox's data for one learner."""
+    grade = next(g for g in learner["grades"] if g["course_id"] == course_key)
+    mode = next(
+        e["mode"] for e in learner["enrollments"] if e["course_details"]["course_id"] == course_key
+    )
+    certificate = next((c for c in learner["certificates"] if c["course_id"] == course_key), None)
+    if certificate is None:
+        return (round(float(grade["percent"]), 6), False, mode in PAID)
+    return (
+        round(float(grade["percent"]), 6),
+        certificate["status"] == "downloadable",
+        certificate["certificate_type"] in PAID,
+    )
+
+
+def frozen_values(course_run):
+    return {
+        row.user.username: (round(row.grade, 6), row.passed, row.paid)
+        for row in FinalGrade.objects.filter(course_run=course_run).select_related("user")
+    }
+
+
+@pytest.fixture
+def running(seeded, start_sandbox, start_worker):
+    """A seeded run, the sandbox serving its dataset and a worker: returns the dataset."""
+
+    def start(**options):
+        dataset = seeded(**options)
+        sandbox = start_sandbox(dataset)
+        start_worker(sandbox)
+        return dataset
+
+    return start
+
+
+def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_run):
+    dataset = running(learners=60)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert (status.frozen, status.failed, status.left) == (60, 0, 0)
+    expected = {
+        name: expected_final_grade(learner, demo_run.edx_course_key)
+        for name, learner in dataset["learners"].items()
+    }
+    assert frozen_values(demo_run) == expected
+    assert FinalGradeAudit.objects.filter(action="created").count() == 60
+    assert set(FinalGradeAudit.objects.values_list("actor", flat=True)) == {
+        f"task freeze_chunk {demo_run.edx_course_key}"
+    }
+
+
+def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_completes(
+    running, demo_run
+):
+    dataset = running(learners=50, revoked=7)
+    revoked = {name for name, learner in dataset["learners"].items() if learner.get("revoked")}
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert (status.frozen, status.failed) == (43, 7)
+    failures = FreezeFailure.objects.filter(grading_status__course_run=demo_run)
+    assert {f.user.username for f in failures} == revoked
+    assert {(f.stage, f.http_status) for f in failures} == {("token_refresh", 401)}
+    assert not FinalGrade.objects.filter(user__username__in=revoked).exists()
+
+
+def test_a_second_freeze_of_a_complete_run_changes_nothing(running, demo_run):
+    running(learners=20, revoked=2)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    wait_for_state(demo_run, api.COMPLETE)
+    before = (
+        list(FinalGrade.objects.order_by("id").values()),
+        FinalGradeAudit.objects.count(),
+        FreezeFailure.objects.count(),
+    )
+    with pytest.raises(CommandError, match="already frozen"):
+        call_command("freeze_final_grades", demo_run.edx_course_key)
+    assert tasks.freeze_course_run.delay(demo_run.id).get(timeout=30) == "complete"
+    after = (
+        list(FinalGrade.objects.order_by("id").values()),
+        FinalGradeAudit.objects.count(),
+        FreezeFailure.objects.count(),
+    )
+    assert after == before
+
+
+def test_a_learner_without_an_edx_link_fails_and_the_others_are_frozen(running, demo_run):
+    running(learners=10)
+    UserSocialAuth.objects.filter(uid="learner00003").delete()
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert (status.frozen, status.failed) == (9, 1)
+    failure = FreezeFailure.objects.get()
+    assert (failure.user.username, failure.stage, failure.reason) == (
+        "learner00003",
+        "token_refresh",
+        "no_edx_link",
+    )
+
+
+def test_the_periodic_task_freezes_every_run_past_its_freeze_date(running, demo_run):
+    running(learners=15)
+    assert tasks.freeze_due_course_runs.delay().get(timeout=30) == 1
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert status.frozen == 15
+
+
+def test_two_freezes_started_at_the_same_moment_freeze_each_learner_once(
+    running, demo_run, operator_env
+):
+    running(learners=40)
+    commands = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "freeze_final_grades", demo_run.edx_course_key],
+            cwd=ROOT,
+            env=operator_env(),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for command in commands:
+        assert command.wait(timeout=60) == 0
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert status.frozen == 40
+    assert FinalGradeAudit.objects.filter(action="created").count() == 40

@@ -1,0 +1,123 @@
+"""Every command and Python line of docs/runbook.md, run as an operator would."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from django.core.management import call_command
+
+from grades import api
+from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
+from tests.integration.conftest import ROOT, wait_for_state
+
+pytestmark = pytest.mark.integration
+
+RUNBOOK = ROOT / "docs" / "runbook.md"
+
+
+def code_blocks(section):
+    """The fenced code blocks of one `## ` section of the runbook, in order."""
+    text = RUNBOOK.read_text()
+    match = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
+    assert match, f"no section {section!r} in {RUNBOOK}"
+    return re.findall(r"^```[a-z]*\n(.*?)^```", match.group(1), re.S | re.M)
+
+
+def shell_lines(section, key):
+    return [block.replace("<edx_course_key>", key).strip() for block in code_blocks(section)]
+
+
+@pytest.fixture
+def frozen_run(seeded, start_sandbox, start_worker, demo_run):
+    """A run frozen to complete, learner00002 failed by a 500 on their certificate."""
+    dataset = seeded(learners=12)
+    dataset["learners"]["learner00002"]["faults"] = {"certificates": {"status": 500}}
+    sandbox = start_sandbox(dataset)
+    start_worker(sandbox)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    wait_for_state(demo_run, api.COMPLETE)
+    return sandbox
+
+
+def test_freeze_check_and_inspect_commands(
+    seeded, start_sandbox, start_worker, demo_run, manage, operator_env
+):
+    sandbox = start_sandbox(seeded(learners=10))
+    worker = start_worker(sandbox)
+    key = demo_run.edx_course_key
+    freeze, check = shell_lines("Run the freeze", key)[0], shell_lines("Check the status", key)[0]
+
+    not_started = manage(*check.split()[2:])
+    assert not_started.returncode == 3, not_started.stderr
+    submitted = manage(*freeze.split()[2:])
+    assert submitted.returncode == 0, submitted.stderr
+    assert "Submitted the freeze of" in submitted.stdout
+    wait_for_state(demo_run, api.COMPLETE)
+    complete = manage(*check.split()[2:])
+    assert complete.returncode == 0
+    assert f"Course run {key}: complete" in complete.stdout
+    assert "frozen:  10" in complete.stdout
+
+    inspect = shell_lines("Something went wrong: now what?", key)[0]
+    assert inspect == "celery -A gradefreeze inspect active"
+    active = subprocess.run(
+        [sys.executable, "-m", *inspect.split()],
+        cwd=ROOT,
+        env=operator_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert active.returncode == 0, active.stderr
+    assert worker.hostname in active.stdout
+
+
+def test_complete_command_marks_a_stalled_run_complete(frozen_run, demo_run, manage):
+    status = CourseRunGradingStatus.objects.get(course_run=demo_run)
+    status.status, status.completed_on = "pending", None
+    status.save()
+    complete = shell_lines("Something went wrong: now what?", demo_run.edx_course_key)[1]
+    result = manage(*complete.split()[2:])
+    assert result.returncode == 0, result.stderr
+    assert CourseRunGradingStatus.objects.get(course_run=demo_run).is_complete
+
+
+def test_a_user_who_did_not_get_a_final_grade_is_frozen_from_the_shell(
+    frozen_run, demo_run, manage
+):
+    failure = FreezeFailure.objects.get()
+    assert (failure.user.username, failure.stage, failure.http_status) == (
+        "learner00002",
+        "cache_refresh",
+        500,
+    )
+    frozen_run.clear_faults()
+    lines = [
+        "username = 'learner00002'",
+        f"edx_course_key = {demo_run.edx_course_key!r}",
+        *code_blocks("A user did not get a final grade"),
+    ]
+    shell = manage("shell", stdin="\n".join(lines))
+    assert shell.returncode == 0, shell.stderr
+    final_grade = FinalGrade.objects.get(user__username="learner00002", course_run=demo_run)
+    audit = FinalGradeAudit.objects.get(final_grade_id=final_grade.pk)
+    assert audit.actor.startswith("manage.py shell as ")
+
+
+def test_revert_from_the_shell_then_a_new_freeze(frozen_run, demo_run, manage):
+    frozen = FinalGrade.objects.filter(course_run=demo_run).count()
+    assert frozen == 11
+    revert = code_blocks("The grades are frozen, but you changed your mind")[0]
+    revert = revert.replace("<your course key>", repr(demo_run.edx_course_key))
+    shell = manage("shell", stdin=revert)
+    assert shell.returncode == 0, shell.stderr
+    assert not FinalGrade.objects.filter(course_run=demo_run).exists()
+    assert not CourseRunGradingStatus.objects.filter(course_run=demo_run).exists()
+    assert not FreezeFailure.objects.exists()
+    assert FinalGradeAudit.objects.filter(action="deleted").count() == frozen
+
+    frozen_run.clear_faults()
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert (status.frozen, status.failed) == (12, 0)
