@@ -1,4 +1,17 @@
+"""Fixtures every test may use: in-process tasks and a real sandbox LMS process."""
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -10,3 +23,87 @@ def in_process_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def stop(process):
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Sandbox:
+    def __init__(self, process, base_url):
+        self.process = process
+        self.base_url = base_url
+
+    def healthy(self):
+        try:
+            return requests.get(f"{self.base_url}/_sandbox/health", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def stats(self):
+        return requests.get(f"{self.base_url}/_sandbox/stats", timeout=5).json()
+
+    def clear_faults(self):
+        requests.delete(f"{self.base_url}/_sandbox/faults", timeout=5).raise_for_status()
+
+    def put_learner(self, username, learner):
+        requests.put(
+            f"{self.base_url}/_sandbox/learners/{username}", json=learner, timeout=5
+        ).raise_for_status()
+
+
+@pytest.fixture
+def start_sandbox(tmp_path, settings):
+    """Start `python -m sandbox serve` on a dataset; the platform is pointed at it."""
+    processes = []
+
+    def start(dataset, latency_ms=0):
+        data_file = tmp_path / f"sandbox-{len(processes)}.json"
+        data_file.write_text(json.dumps(dataset))
+        port = free_port()
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--data",
+                str(data_file),
+                "--port",
+                str(port),
+                "--latency-ms",
+                str(latency_ms),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        sandbox = Sandbox(process, f"http://127.0.0.1:{port}")
+        wait_until(sandbox.healthy, 20, "the sandbox to answer")
+        settings.EDXORG_BASE_URL = sandbox.base_url + "/"
+        return sandbox
+
+    yield start
+    for process in processes:
+        stop(process)

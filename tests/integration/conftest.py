@@ -4,18 +4,13 @@ The test process and the workers share the PostgreSQL test database and the
 Redis broker that scripts/test configures; each test gets its own queue.
 """
 
-import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 
 import pytest
-import requests
 from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
@@ -24,102 +19,18 @@ from demo.api import seed_course_run, seed_learners
 from gradefreeze.celery import app as celery_app
 from grades import api
 from sandbox.dataset import generate
+from tests.conftest import ROOT, stop, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 COURSE_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(autouse=True)
 def _real_services_only(transactional_db):
-    if connection.vendor != "postgresql" or not django_settings.CELERY_BROKER_URL:
+    if connection.vendor != "postgresql" or django_settings.CELERY_TASK_ALWAYS_EAGER:
         pytest.fail(
             "integration tests need PostgreSQL and a Redis broker: run scripts/test "
             "(it sets DATABASE_URL and CELERY_BROKER_URL)"
         )
-
-
-class Sandbox:
-    def __init__(self, process, base_url):
-        self.process = process
-        self.base_url = base_url
-
-    def healthy(self):
-        try:
-            return requests.get(f"{self.base_url}/_sandbox/health", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    def stats(self):
-        return requests.get(f"{self.base_url}/_sandbox/stats", timeout=5).json()
-
-    def clear_faults(self):
-        requests.delete(f"{self.base_url}/_sandbox/faults", timeout=5).raise_for_status()
-
-    def put_learner(self, username, learner):
-        requests.put(
-            f"{self.base_url}/_sandbox/learners/{username}", json=learner, timeout=5
-        ).raise_for_status()
-
-
-@pytest.fixture
-def start_sandbox(tmp_path, settings):
-    """Start `python -m sandbox serve` on a dataset; the platform is pointed at it."""
-    processes = []
-
-    def start(dataset, latency_ms=0):
-        data_file = tmp_path / f"sandbox-{len(processes)}.json"
-        data_file.write_text(json.dumps(dataset))
-        port = free_port()
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sandbox",
-                "serve",
-                "--data",
-                str(data_file),
-                "--port",
-                str(port),
-                "--latency-ms",
-                str(latency_ms),
-            ],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-        )
-        processes.append(process)
-        sandbox = Sandbox(process, f"http://127.0.0.1:{port}")
-        wait_until(sandbox.healthy, 20, "the sandbox to answer")
-        settings.EDXORG_BASE_URL = sandbox.base_url + "/"
-        return sandbox
-
-    yield start
-    for process in processes:
-        stop(process)
 
 
 def database_url():

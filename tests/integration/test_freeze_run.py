@@ -10,7 +10,8 @@ from social_django.models import UserSocialAuth
 
 from grades import api, tasks
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.integration.conftest import ROOT, wait_for_state
+from tests.conftest import ROOT
+from tests.integration.conftest import wait_for_state
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,8 @@ from django.core.management import call_command
 
 from grades import api
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.integration.conftest import ROOT, wait_for_state
+from tests.conftest import ROOT
+from tests.integration.conftest import wait_for_state
 
 pytestmark = pytest.mark.integration
 
