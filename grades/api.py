@@ -303,7 +303,9 @@ def freeze_status(course_run):
     frozen = FinalGrade.objects.filter(course_run=course_run).count()
     failures = Counter()
     if grading_status is not None:
-        for stage, reason, http_status in grading_status.failures.values_list(
+        # A learner frozen by hand after failing counts as frozen only.
+        open_failures = grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+        for stage, reason, http_status in open_failures.values_list(
             "stage", "reason", "http_status"
         ):
             failures[(stage, reason, http_status)] += 1

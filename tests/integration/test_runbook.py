@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from grades import api
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.conftest import ROOT
+from tests.conftest import ROOT, stop, wait_until
 from tests.integration.conftest import wait_for_state
 
 pytestmark = pytest.mark.integration
@@ -104,6 +104,8 @@ def test_a_user_who_did_not_get_a_final_grade_is_frozen_from_the_shell(
     final_grade = FinalGrade.objects.get(user__username="learner00002", course_run=demo_run)
     audit = FinalGradeAudit.objects.get(final_grade_id=final_grade.pk)
     assert audit.actor.startswith("manage.py shell as ")
+    status = api.freeze_status(demo_run)
+    assert (status.frozen, status.failed, status.needed) == (12, 0, 12)
 
 
 def test_revert_from_the_shell_then_a_new_freeze(frozen_run, demo_run, manage):
@@ -122,3 +124,65 @@ def test_revert_from_the_shell_then_a_new_freeze(frozen_run, demo_run, manage):
     call_command("freeze_final_grades", demo_run.edx_course_key)
     status = wait_for_state(demo_run, api.COMPLETE)
     assert (status.frozen, status.failed) == (12, 0)
+
+
+def test_status_and_complete_while_chunks_run(
+    seeded, start_sandbox, start_worker, demo_run, manage
+):
+    sandbox = start_sandbox(seeded(learners=30), latency_ms=150)
+    start_worker(sandbox, FREEZE_CHUNK_SIZE=5)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    wait_until(
+        lambda: api.freeze_status(demo_run).state == api.PROCESSING, 30, "chunks to be running"
+    )
+    status = manage("check_final_grade_freeze_status", demo_run.edx_course_key)
+    assert status.returncode == 4
+    assert "being processed" in status.stdout
+    assert "of 6 done" in status.stdout
+    complete = manage("complete_course_run_freeze", demo_run.edx_course_key)
+    assert complete.returncode == 1
+    assert "still has chunks running" in complete.stderr
+    again = manage("freeze_final_grades", demo_run.edx_course_key)
+    assert again.returncode == 0
+    assert "already being processed" in again.stdout
+    assert wait_for_state(demo_run, api.COMPLETE).frozen == 30
+
+
+def test_celery_beat_starts_the_freeze_of_a_due_run(
+    seeded, start_sandbox, start_worker, demo_run, operator_env, tmp_path
+):
+    sandbox = start_sandbox(seeded(learners=10))
+    start_worker(sandbox)
+    beat = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "gradefreeze",
+            "beat",
+            "-l",
+            "WARNING",
+            "-s",
+            str(tmp_path / "beat-schedule"),
+        ],
+        cwd=ROOT,
+        env={**operator_env(), "FREEZE_SCHEDULE_SECONDS": "1"},
+    )
+    try:
+        assert wait_for_state(demo_run, api.COMPLETE, timeout=60).frozen == 10
+    finally:
+        stop(beat)
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["freeze_final_grades", "check_final_grade_freeze_status", "complete_course_run_freeze"],
+)
+def test_an_unknown_course_key_is_one_line_on_stderr_and_exit_1(command, manage):
+    result = manage(command, "course-v1:MITx+Nope+1T2020")
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: No course run has the edX course key 'course-v1:MITx+Nope+1T2020'."
+    )
+    assert result.stdout == ""

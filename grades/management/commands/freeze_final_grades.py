@@ -54,13 +54,15 @@ class Command(BaseCommand):
         progress.setFormatter(logging.Formatter("  %(message)s"))
         logger = logging.getLogger("grades.api")
         logger.addHandler(progress)
-        previous_level = logger.level
+        previous = logger.level, logger.propagate
         logger.setLevel(logging.INFO)
+        logger.propagate = False
         try:
             tasks.freeze_course_run.delay(course_run.id)
         finally:
             logger.removeHandler(progress)
-            logger.setLevel(previous_level)
+            logger.setLevel(previous[0])
+            logger.propagate = previous[1]
         status = api.freeze_status(course_run)
         self.stdout.write(
             f"Freeze of {course_run.edx_course_key}: {status.state}; {status.frozen} frozen, "

@@ -1,0 +1,154 @@
+"""Fixtures for the sandbox tests: a small LMS served for real on a free localhost port.
+
+No Django here: these tests talk HTTP to the sandbox through edx-api-client and requests,
+exactly as gradefreeze will.
+"""
+
+import pytest
+import requests
+from edx_api.client import EdxApi
+
+from sandbox.background import BackgroundSandbox
+
+ANALOG = "course-v1:MITx+Analog+Learning+200+Jan_2015"
+DEMO = "course-v1:edX+DemoX+Demo_Course"
+
+
+def _enrollment(username: str, course_id: str, mode: str) -> dict:
+    details = {
+        "course_id": course_id,
+        "course_start": "2015-01-06T15:00:00Z",
+        "course_end": "2015-05-26T23:30:00Z",
+        "enrollment_start": None,
+        "enrollment_end": None,
+        "invite_only": False,
+        "course_modes": [{"slug": "verified", "name": "Verified Certificate", "min_price": 49}],
+    }
+    created = "2014-12-02T09:15:00Z"
+    return {
+        "course_details": details,
+        "created": created,
+        "is_active": True,
+        "mode": mode,
+        "user": username,
+    }
+
+
+def _grade(username: str, course_id: str, percent: float) -> dict:
+    return {
+        "course_id": course_id,
+        "email": f"{username}@example.com",
+        "passed": percent >= 0.5,
+        "percent": percent,
+        "letter_grade": "Pass" if percent >= 0.5 else None,
+        "username": username,
+    }
+
+
+def _certificate(username: str, course_id: str, status: str) -> dict:
+    return {
+        "username": username,
+        "course_id": course_id,
+        "certificate_type": "verified",
+        "status": status,
+        "download_url": f"https://sandbox.example.com/certificates/{username}",
+        "grade": "0.91",
+        "created": "2015-06-01T10:00:00Z",
+        "modified": "2015-06-01T10:00:00Z",
+        "is_passing": status == "downloadable",
+    }
+
+
+def _learner(username: str, courses: dict[str, float], **extra) -> dict:
+    return {
+        "email": f"{username}@example.com",
+        "access_token": f"at-{username}-0",
+        "refresh_token": f"rt-{username}-0",
+        "enrollments": [_enrollment(username, c, "verified") for c in courses],
+        "grades": [_grade(username, c, p) for c, p in courses.items()],
+        "certificates": [
+            _certificate(username, c, "downloadable") for c, p in courses.items() if p >= 0.5
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def dataset() -> dict:
+    """alice (two courses, one passed), bob and carol (Analog), dave (revoked access)."""
+    return {
+        "seed": 7,
+        "clients": [
+            {"client_id": "gradefreeze", "client_secret": "sandbox-secret", "staff": True},
+            {"client_id": "reporting", "client_secret": "reporting-secret"},
+        ],
+        "learners": {
+            "alice": _learner("alice", {ANALOG: 0.91, DEMO: 0.42}),
+            "bob": _learner("bob", {ANALOG: 0.67}),
+            "carol": _learner("carol", {ANALOG: 0.12}),
+            "dave": _learner("dave", {ANALOG: 0.88}, revoked=True),
+        },
+    }
+
+
+@pytest.fixture
+def run_sandbox():
+    """Start sandboxes on free ports: run_sandbox(dataset, latency_ms=0, seed=None)."""
+    running = []
+
+    def start(data: dict, latency_ms: float = 0, seed: int | None = None) -> BackgroundSandbox:
+        sandbox = BackgroundSandbox(data, latency_ms=latency_ms, seed=seed).start()
+        running.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in running:
+        sandbox.stop()
+
+
+@pytest.fixture
+def lms(run_sandbox, dataset) -> BackgroundSandbox:
+    """The small dataset, served without latency."""
+    return run_sandbox(dataset)
+
+
+@pytest.fixture
+def edx():
+    """edx(sandbox, token, timeout=5): an EdxApi client for that sandbox and token."""
+
+    def make(sandbox: BackgroundSandbox, token: str, timeout: float = 5.0) -> EdxApi:
+        return EdxApi({"access_token": token}, base_url=sandbox.url, timeout=timeout)
+
+    return make
+
+
+@pytest.fixture
+def oauth():
+    """oauth(sandbox, **form): POST the form to the sandbox's token endpoint."""
+
+    def post(sandbox: BackgroundSandbox, **form) -> requests.Response:
+        return requests.post(f"{sandbox.url}oauth2/access_token", data=form, timeout=5)
+
+    return post
+
+
+@pytest.fixture
+def staff_token(lms, oauth) -> str:
+    """A staff service token for `lms`, from the client credentials grant."""
+    answer = oauth(
+        lms,
+        grant_type="client_credentials",
+        client_id="gradefreeze",
+        client_secret="sandbox-secret",
+    )
+    return answer.json()["access_token"]
+
+
+@pytest.fixture
+def control():
+    """control(sandbox, method, path, **kwargs): call a /_sandbox/ control endpoint."""
+
+    def call(sandbox: BackgroundSandbox, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{sandbox.url}_sandbox/{path}", timeout=5, **kwargs)
+
+    return call
