@@ -1,5 +1,6 @@
 """Refreshing the platform's cache of a learner's edX data with the learner's own token."""
 
+import contextlib
 import time
 from dataclasses import dataclass
 
@@ -83,21 +84,33 @@ def edx_client(token):
     )
 
 
-def _fetch_or_none(fetch):
-    """edX's JSON for one object, None when edX answers 404, EdxRefreshError on any other fault."""
+@contextlib.contextmanager
+def edx_errors():
+    """Turn what requests and edx-api-client raise into EdxRefreshError of the cache stage."""
     try:
-        return fetch().json
+        yield
+    except requests.JSONDecodeError as error:  # a RequestException too: must come first
+        raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
     except requests.HTTPError as error:
         status = error.response.status_code if error.response is not None else None
-        if status == 404:
-            return None
         raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", status) from error
     except requests.Timeout as error:
         raise EdxRefreshError(STAGE_CACHE_REFRESH, "timeout") from error
     except requests.RequestException as error:
         raise EdxRefreshError(STAGE_CACHE_REFRESH, "connection_error") from error
-    except (ValueError, KeyError, IndexError, TypeError) as error:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
+
+
+def _fetch_or_none(fetch):
+    """edX's JSON for one object, or None when edX answers 404."""
+    try:
+        with edx_errors():
+            return fetch().json
+    except EdxRefreshError as error:
+        if error.http_status == 404:
+            return None
+        raise
 
 
 def fetch_grade_data(edx, username, course_key):
@@ -126,12 +139,33 @@ def store_grade_data(user, course_run, grade_data, now=None):
     _store(CachedCurrentGrade, user, course_run, grade_data.current_grade, now)
 
 
+def _fetch_enrollments(edx):
+    """The learner's enrollments as edX's JSON, keyed by course key."""
+    with edx_errors():
+        enrollments = edx.enrollments.get_student_enrollments()
+        return {
+            key: enrollments.get_enrollment_for_course(key).json
+            for key in enrollments.get_enrolled_course_ids()
+        }
+
+
+def _store_enrollments(user, course_runs, by_key, now):
+    CachedEnrollment.objects.filter(user=user).exclude(course_run__in=course_runs).delete()
+    for course_run in course_runs:
+        CachedEnrollment.objects.update_or_create(
+            user=user,
+            course_run=course_run,
+            defaults={"data": by_key[course_run.edx_course_key], "refreshed_on": now},
+        )
+
+
 class CachedEdxDataApi:
-    """The verbs that refresh the cached edX data of a learner."""
+    """The verbs that refresh the cached edX data of a learner: all of it is fetched
+    first, then written in one transaction, so the cache never mixes two refreshes."""
 
     @staticmethod
     def update_cached_grade_data(user, course_runs):
-        """Refresh the token, then certificates and current grades of these runs, all or nothing."""
+        """Refresh the token, then the certificates and current grades of these runs."""
         edx = edx_client(access_token(user))
         username = _social_auth(user).uid
         fetched = [
@@ -143,36 +177,18 @@ class CachedEdxDataApi:
                 store_grade_data(user, course_run, grade_data, now)
 
     @staticmethod
-    def update_cached_enrollments(user):
-        """Refresh the learner's enrollments in the course runs the platform knows."""
+    def update_all_cached_grade_data(user):
+        """Refresh the token, the enrollments, and the certificates and current grades of
+        every course run the platform knows that the learner is enrolled in."""
         edx = edx_client(access_token(user))
-        try:
-            enrollments = edx.enrollments.get_student_enrollments()
-            by_key = {
-                key: enrollments.get_enrollment_for_course(key).json
-                for key in enrollments.get_enrolled_course_ids()
-            }
-        except requests.HTTPError as error:
-            status = error.response.status_code if error.response is not None else None
-            raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", status) from error
-        except requests.RequestException as error:
-            raise EdxRefreshError(STAGE_CACHE_REFRESH, type(error).__name__) from error
-        except (ValueError, KeyError, TypeError) as error:
-            raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
+        username = _social_auth(user).uid
+        enrollments = _fetch_enrollments(edx)
+        course_runs = list(CourseRun.objects.filter(edx_course_key__in=enrollments))
+        fetched = [
+            (run, fetch_grade_data(edx, username, run.edx_course_key)) for run in course_runs
+        ]
         now = timezone.now()
-        known = CourseRun.objects.filter(edx_course_key__in=by_key)
         with transaction.atomic():
-            CachedEnrollment.objects.filter(user=user).exclude(course_run__in=known).delete()
-            for course_run in known:
-                CachedEnrollment.objects.update_or_create(
-                    user=user,
-                    course_run=course_run,
-                    defaults={"data": by_key[course_run.edx_course_key], "refreshed_on": now},
-                )
-        return list(known)
-
-    @classmethod
-    def update_all_cached_grade_data(cls, user):
-        """Refresh enrollments, then certificates and current grades of every enrolled run."""
-        course_runs = cls.update_cached_enrollments(user)
-        cls.update_cached_grade_data(user, course_runs)
+            _store_enrollments(user, course_runs, enrollments, now)
+            for course_run, grade_data in fetched:
+                store_grade_data(user, course_run, grade_data, now)
