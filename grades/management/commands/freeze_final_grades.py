@@ -1,6 +1,5 @@
 import logging
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from courses.api import CourseRunLookupError, check_freeze_date_passed
@@ -37,7 +36,7 @@ class Command(BaseCommand):
                 "see check_final_grade_freeze_status."
             )
             return
-        if settings.CELERY_TASK_ALWAYS_EAGER:
+        if tasks.freeze_course_run.app.conf.task_always_eager:
             self.freeze_in_process(course_run)
         else:
             result = tasks.freeze_course_run.delay(course_run.id)
