@@ -1,11 +1,8 @@
 """factory_boy factories for the models the tests build on."""
 
-import time
-
 import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from social_django.models import UserSocialAuth
 
 from courses.models import Course, CourseRun, Program
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
@@ -46,33 +43,19 @@ class UserFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda user: f"{user.username}@example.com")
 
 
-class EdxLinkFactory(factory.django.DjangoModelFactory):
-    """A learner's edX link, its access token long expired so the first use refreshes it."""
-
+class CachedEdxDataFactory(factory.django.DjangoModelFactory):
     class Meta:
-        model = UserSocialAuth
-
-    user = factory.SubFactory(UserFactory)
-    provider = "edxorg"
-    uid = factory.LazyAttribute(lambda link: link.user.username)
-    extra_data = factory.LazyAttribute(
-        lambda link: {
-            "access_token": f"at-{link.uid}-0",
-            "refresh_token": f"rt-{link.uid}-0",
-            "expires_in": 36000,
-            "auth_time": int(time.time()) - 86400,
-            "token_type": "Bearer",
-        }
-    )
-
-
-class CachedEnrollmentFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = CachedEnrollment
+        abstract = True
 
     user = factory.SubFactory(UserFactory)
     course_run = factory.SubFactory(CourseRunFactory)
     refreshed_on = factory.LazyFunction(timezone.now)
+
+
+class CachedEnrollmentFactory(CachedEdxDataFactory):
+    class Meta:
+        model = CachedEnrollment
+
     data = factory.LazyAttribute(
         lambda row: {
             "course_details": {"course_id": row.course_run.edx_course_key},
@@ -83,13 +66,10 @@ class CachedEnrollmentFactory(factory.django.DjangoModelFactory):
     )
 
 
-class CachedCurrentGradeFactory(factory.django.DjangoModelFactory):
+class CachedCurrentGradeFactory(CachedEdxDataFactory):
     class Meta:
         model = CachedCurrentGrade
 
-    user = factory.SubFactory(UserFactory)
-    course_run = factory.SubFactory(CourseRunFactory)
-    refreshed_on = factory.LazyFunction(timezone.now)
     data = factory.LazyAttribute(
         lambda row: {
             "course_id": row.course_run.edx_course_key,
@@ -101,13 +81,10 @@ class CachedCurrentGradeFactory(factory.django.DjangoModelFactory):
     )
 
 
-class CachedCertificateFactory(factory.django.DjangoModelFactory):
+class CachedCertificateFactory(CachedEdxDataFactory):
     class Meta:
         model = CachedCertificate
 
-    user = factory.SubFactory(UserFactory)
-    course_run = factory.SubFactory(CourseRunFactory)
-    refreshed_on = factory.LazyFunction(timezone.now)
     data = factory.LazyAttribute(
         lambda row: {
             "username": row.user.username,

@@ -133,15 +133,25 @@ def oauth():
 
 
 @pytest.fixture
-def staff_token(lms, oauth) -> str:
-    """A staff service token for `lms`, from the client credentials grant."""
-    answer = oauth(
-        lms,
-        grant_type="client_credentials",
-        client_id="gradefreeze",
-        client_secret="sandbox-secret",
-    )
-    return answer.json()["access_token"]
+def staff_token_for(oauth):
+    """staff_token_for(sandbox): a staff service token, from the client credentials grant."""
+
+    def token(sandbox: BackgroundSandbox) -> str:
+        answer = oauth(
+            sandbox,
+            grant_type="client_credentials",
+            client_id="gradefreeze",
+            client_secret="sandbox-secret",
+        )
+        return answer.json()["access_token"]
+
+    return token
+
+
+@pytest.fixture
+def staff_token(lms, staff_token_for) -> str:
+    """A staff service token for `lms`."""
+    return staff_token_for(lms)
 
 
 @pytest.fixture

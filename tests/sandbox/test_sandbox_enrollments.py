@@ -15,16 +15,6 @@ def big_lms(run_sandbox):
     return run_sandbox(generate(learners=250, course_keys=(ANALOG, DEMO), revoked=0))
 
 
-def staff_token_for(sandbox, oauth):
-    answer = oauth(
-        sandbox,
-        grant_type="client_credentials",
-        client_id="gradefreeze",
-        client_secret="sandbox-secret",
-    )
-    return answer.json()["access_token"]
-
-
 def test_a_learner_reads_their_enrollments_with_course_details(lms, edx):
     enrollments = edx(lms, "at-alice-0").enrollments.get_student_enrollments()
 
@@ -37,9 +27,9 @@ def test_a_learner_reads_their_enrollments_with_course_details(lms, edx):
 
 
 def test_the_course_list_is_walked_completely_through_its_cursor_pages(
-    big_lms, oauth, edx, control
+    big_lms, staff_token_for, edx, control
 ):
-    staff = edx(big_lms, staff_token_for(big_lms, oauth))
+    staff = edx(big_lms, staff_token_for(big_lms))
     control(big_lms, "POST", "stats/reset")
 
     enrollments = list(staff.enrollments.get_enrollments(course_id=ANALOG))
@@ -73,9 +63,9 @@ def test_the_list_has_the_flat_edx_shape(lms, staff_token):
     }
 
 
-def test_page_size_is_honoured_and_capped_at_1000(run_sandbox, oauth):
+def test_page_size_is_honoured_and_capped_at_1000(run_sandbox, staff_token_for):
     sandbox = run_sandbox(generate(learners=1200, revoked=0))
-    headers = {"Authorization": f"Bearer {staff_token_for(sandbox, oauth)}"}
+    headers = {"Authorization": f"Bearer {staff_token_for(sandbox)}"}
     url = f"{sandbox.url}api/enrollment/v1/enrollments"
 
     small = requests.get(url, params={"page_size": 7}, headers=headers, timeout=5).json()

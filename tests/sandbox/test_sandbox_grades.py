@@ -9,16 +9,6 @@ ANALOG = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 DEMO = "course-v1:edX+DemoX+Demo_Course"
 
 
-def staff_token_for(sandbox, oauth):
-    answer = oauth(
-        sandbox,
-        grant_type="client_credentials",
-        client_id="gradefreeze",
-        client_secret="sandbox-secret",
-    )
-    return answer.json()["access_token"]
-
-
 def test_a_learner_reads_their_grade(lms, edx):
     grade = edx(lms, "at-alice-0").current_grades.get_student_current_grade("alice", DEMO)
 
@@ -60,9 +50,9 @@ def test_a_learners_grades_across_their_enrollments(lms, edx):
     }
 
 
-def test_course_grades_are_collected_across_all_pages(run_sandbox, oauth, edx, control):
+def test_course_grades_are_collected_across_all_pages(run_sandbox, staff_token_for, edx, control):
     sandbox = run_sandbox(generate(learners=250, course_keys=(ANALOG,), revoked=0))
-    staff = edx(sandbox, staff_token_for(sandbox, oauth))
+    staff = edx(sandbox, staff_token_for(sandbox))
     control(sandbox, "POST", "stats/reset")
 
     grades = staff.current_grades.get_course_current_grades(ANALOG)
