@@ -70,6 +70,23 @@ def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_r
     }
 
 
+def test_an_exam_run_takes_edx_passed_and_the_enrollment_mode(running, demo_run):
+    demo_run.course.has_exam = True
+    demo_run.course.save()
+    dataset = running(learners=30)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    wait_for_state(demo_run, api.COMPLETE)
+    key = demo_run.edx_course_key
+    expected = {}
+    for name, learner in dataset["learners"].items():
+        grade = next(g for g in learner["grades"] if g["course_id"] == key)
+        mode = next(
+            e["mode"] for e in learner["enrollments"] if e["course_details"]["course_id"] == key
+        )
+        expected[name] = (round(float(grade["percent"]), 6), grade["passed"], mode in PAID)
+    assert frozen_values(demo_run) == expected
+
+
 def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_completes(
     running, demo_run
 ):
