@@ -39,16 +39,17 @@ class GradeData:
     current_grade: dict | None
 
 
-def _social_auth(user):
-    try:
-        return user.social_auth.get(provider=EDX_PROVIDER)
-    except user.social_auth.model.DoesNotExist:
-        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link") from None
+def _edx_link(user, lock=False):
+    links = user.social_auth.filter(provider=EDX_PROVIDER)
+    link = (links.select_for_update() if lock else links).first()
+    if link is None:
+        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
+    return link
 
 
-def _token_expires_soon(social):
-    issued = social.extra_data.get("auth_time")
-    lifetime = social.extra_data.get("expires_in")
+def _token_expires_soon(link):
+    issued = link.extra_data.get("auth_time")
+    lifetime = link.extra_data.get("expires_in")
     if not issued or not lifetime:
         return True
     try:
@@ -58,22 +59,28 @@ def _token_expires_soon(social):
     return expires_at - settings.EDX_TOKEN_REFRESH_MARGIN <= time.time()
 
 
-def access_token(user):
-    """The learner's access token, refreshed with the refresh-token grant when it is due."""
-    social = _social_auth(user)
-    if _token_expires_soon(social):
-        try:
-            social.refresh_token(load_strategy())
-        except SocialAuthBaseException as error:
-            raise EdxRefreshError(
-                STAGE_TOKEN_REFRESH, error.code, getattr(error, "status_code", None)
-            ) from error
-        except requests.RequestException as error:
-            raise EdxRefreshError(STAGE_TOKEN_REFRESH, type(error).__name__) from error
-    token = social.extra_data.get("access_token")
-    if not token:
+def fresh_edx_link(user):
+    """The learner's edX link, its access token refreshed with the refresh-token grant if due.
+
+    edX rotates the refresh token on every use, so the row is locked while refreshing:
+    two workers refreshing one learner at once would otherwise spend the same refresh
+    token twice, and the second would fail. The new tokens are saved before returning.
+    """
+    link = _edx_link(user)
+    if not _token_expires_soon(link):
+        return link
+    with transaction.atomic():
+        link = _edx_link(user, lock=True)
+        if _token_expires_soon(link):
+            try:
+                link.refresh_token(load_strategy())
+            except SocialAuthBaseException as error:
+                raise EdxRefreshError(
+                    STAGE_TOKEN_REFRESH, error.code, getattr(error, "status_code", None)
+                ) from error
+    if not link.extra_data.get("access_token"):
         raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
-    return token
+    return link
 
 
 def edx_client(token):
@@ -159,36 +166,32 @@ def _store_enrollments(user, course_runs, by_key, now):
         )
 
 
-class CachedEdxDataApi:
-    """The verbs that refresh the cached edX data of a learner: all of it is fetched
-    first, then written in one transaction, so the cache never mixes two refreshes."""
+def refresh_cached_data(user, course_runs=None):
+    """Refresh the token, the enrollments, then the certificates and current grades of
+    `course_runs` (default: every known run the learner is enrolled in).
 
-    @staticmethod
-    def update_cached_grade_data(user, course_runs):
-        """Refresh the token, then the certificates and current grades of these runs."""
-        edx = edx_client(access_token(user))
-        username = _social_auth(user).uid
-        fetched = [
-            (run, fetch_grade_data(edx, username, run.edx_course_key)) for run in course_runs
-        ]
-        now = timezone.now()
-        with transaction.atomic():
-            for course_run, grade_data in fetched:
-                store_grade_data(user, course_run, grade_data, now)
+    Everything is fetched first and written in one transaction, so the cache never
+    mixes two refreshes and a fault leaves it as it was.
+    """
+    link = fresh_edx_link(user)
+    edx = edx_client(link.extra_data["access_token"])
+    enrollments = _fetch_enrollments(edx)
+    enrolled_runs = list(CourseRun.objects.filter(edx_course_key__in=enrollments))
+    if course_runs is None:
+        course_runs = enrolled_runs
+    fetched = [(run, fetch_grade_data(edx, link.uid, run.edx_course_key)) for run in course_runs]
+    now = timezone.now()
+    with transaction.atomic():
+        _store_enrollments(user, enrolled_runs, enrollments, now)
+        for course_run, grade_data in fetched:
+            store_grade_data(user, course_run, grade_data, now)
+
+
+class CachedEdxDataApi:
+    """The runbook's name for refreshing a learner's cached edX data."""
 
     @staticmethod
     def update_all_cached_grade_data(user):
-        """Refresh the token, the enrollments, and the certificates and current grades of
-        every course run the platform knows that the learner is enrolled in."""
-        edx = edx_client(access_token(user))
-        username = _social_auth(user).uid
-        enrollments = _fetch_enrollments(edx)
-        course_runs = list(CourseRun.objects.filter(edx_course_key__in=enrollments))
-        fetched = [
-            (run, fetch_grade_data(edx, username, run.edx_course_key)) for run in course_runs
-        ]
-        now = timezone.now()
-        with transaction.atomic():
-            _store_enrollments(user, course_runs, enrollments, now)
-            for course_run, grade_data in fetched:
-                store_grade_data(user, course_run, grade_data, now)
+        """Refresh the token, enrollments, certificates and current grades of every
+        course run the platform knows that the learner is enrolled in."""
+        refresh_cached_data(user)

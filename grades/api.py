@@ -8,17 +8,17 @@ complete when nobody is left.
 
 import logging
 import math
-from collections import Counter
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import sentry_sdk
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from dashboard.api_edx_cache import CachedEdxDataApi, EdxRefreshError
+from courses.api import CourseRunError, check_freeze_date_passed
+from dashboard.api_edx_cache import EdxRefreshError, refresh_cached_data
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 
@@ -59,11 +59,13 @@ class FinalGradeValues:
 
 def parse_percent(value):
     """edX's percent as a float in [0, 1]; anything that does not parse as one is 0.0."""
+    if isinstance(value, bool):
+        return 0.0
     try:
         percent = float(value)
     except (TypeError, ValueError):
         return 0.0
-    if math.isnan(percent):
+    if not math.isfinite(percent):
         return 0.0
     return min(max(percent, 0.0), 1.0)
 
@@ -121,11 +123,15 @@ def store_final_grade(user, course_run, values):
 
 
 def freeze_user_final_grade(user, course_run):
-    """Refresh the learner's edX data, compute and store their final grade; once only."""
+    """Refresh the learner's edX data, compute and store their final grade; once only.
+
+    Raises CourseRunError when the run's freeze date has not passed.
+    """
     existing = FinalGrade.objects.filter(user=user, course_run=course_run).first()
     if existing is not None:
         return existing
-    CachedEdxDataApi.update_cached_grade_data(user, [course_run])
+    check_freeze_date_passed(course_run)
+    refresh_cached_data(user, [course_run])
     return store_final_grade(user, course_run, get_final_grade(user, course_run))
 
 
@@ -133,10 +139,14 @@ def freeze_user_final_grade(user, course_run):
 
 
 def population(course_run):
-    """Ids of the learners enrolled in the run who have a current grade."""
-    enrolled = CachedEnrollment.objects.filter(course_run=course_run).values("user_id")
-    graded = CachedCurrentGrade.objects.filter(course_run=course_run).values("user_id")
-    return get_user_model().objects.filter(id__in=enrolled).filter(id__in=graded)
+    """The learners actively enrolled in the run who have a current grade."""
+    enrolled = CachedEnrollment.objects.filter(course_run=course_run, data__is_active=True)
+    graded = CachedCurrentGrade.objects.filter(course_run=course_run)
+    return (
+        get_user_model()
+        .objects.filter(id__in=enrolled.values("user_id"))
+        .filter(id__in=graded.values("user_id"))
+    )
 
 
 def frozen_user_ids(course_run):
@@ -167,10 +177,14 @@ def mark_complete(grading_status):
 
 
 @dataclass(frozen=True)
-class Dispatch:
-    """The chunks of learners a freeze round sends to the workers."""
+class FreezeRound:
+    """The chunks of learners one round of a run's freeze sends to the workers.
 
-    course_run_id: int
+    A round is named by its grading status and number: a chunk of an older round
+    (or of a status reverted since) finds it is no longer current and does nothing.
+    """
+
+    grading_status_id: int
     number: int
     chunks: list = field(default_factory=list)
 
@@ -178,10 +192,15 @@ class Dispatch:
 def freeze_course_run(course_run, send_chunks):
     """Start or go on with the freeze of a run; returns what it did.
 
-    Outcomes: "complete" (already was), "in_progress" (chunks still running),
-    "completed" (nobody left: marked complete now), "dispatched" (chunks sent).
-    `send_chunks(dispatch)` is called once the round is committed.
+    Outcomes: "not_due" (no freeze date, or not passed), "complete" (already was),
+    "in_progress" (chunks still running), "completed" (nobody left: marked complete
+    now), "dispatched" (a round of chunks sent). `send_chunks(freeze_round)` is called
+    once the round is committed.
     """
+    try:
+        check_freeze_date_passed(course_run)
+    except CourseRunError:
+        return "not_due"
     with transaction.atomic():
         grading_status, _ = CourseRunGradingStatus.objects.select_for_update().get_or_create(
             course_run=course_run
@@ -204,9 +223,18 @@ def freeze_course_run(course_run, send_chunks):
         grading_status.chunks_done = 0
         grading_status.progressed_on = timezone.now()
         grading_status.save()
-        dispatch = Dispatch(course_run.id, grading_status.dispatch, chunks)
-        transaction.on_commit(lambda: send_chunks(dispatch))
+        freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, chunks)
+        transaction.on_commit(lambda: send_chunks(freeze_round))
     return "dispatched"
+
+
+def current_round(grading_status_id, round_number):
+    """The run's grading status if this round is still the one to work on, else None."""
+    return (
+        CourseRunGradingStatus.objects.select_related("course_run__course")
+        .filter(pk=grading_status_id, dispatch=round_number, status=CourseRunGradingStatus.PENDING)
+        .first()
+    )
 
 
 def record_failure(grading_status, user, stage, reason, http_status=None):
@@ -217,9 +245,10 @@ def record_failure(grading_status, user, stage, reason, http_status=None):
     )
 
 
-def freeze_users(course_run, user_ids):
-    """Freeze each learner, recording a failure for those that cannot be frozen."""
-    grading_status = CourseRunGradingStatus.objects.get(course_run=course_run)
+def freeze_users(grading_status, user_ids):
+    """Freeze each learner of a chunk, recording a failure for those that cannot be frozen."""
+    course_run = grading_status.course_run
+    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(progressed_on=timezone.now())
     users = get_user_model().objects.filter(id__in=user_ids).order_by("id")
     frozen = failed = 0
     for user in users:
@@ -230,27 +259,29 @@ def freeze_users(course_run, user_ids):
             record_failure(grading_status, user, error.stage, error.reason, error.http_status)
             failed += 1
         except Exception as error:  # one learner's bug must not stop the others
-            log.exception("unexpected failure freezing %s in %s", user.pk, course_run)
-            sentry_sdk.capture_exception(error)
+            # Logged at ERROR level, which Sentry's logging integration reports.
+            log.exception("unexpected failure freezing user %s in %s", user.pk, course_run)
             record_failure(grading_status, user, FreezeFailure.UNEXPECTED, type(error).__name__)
             failed += 1
     return frozen, failed
 
 
-def finish_chunk(course_run, dispatch_number):
+def finish_chunk(grading_status, round_number):
     """Count a finished chunk of this round; True when it was the round's last."""
     with transaction.atomic():
-        grading_status = CourseRunGradingStatus.objects.select_for_update().get(
-            course_run=course_run
+        grading_status = (
+            CourseRunGradingStatus.objects.select_for_update()
+            .filter(pk=grading_status.pk, dispatch=round_number)
+            .first()
         )
-        if grading_status.dispatch != dispatch_number:
+        if grading_status is None:
             return False
         grading_status.chunks_done += 1
         grading_status.progressed_on = timezone.now()
         grading_status.save(update_fields=["chunks_done", "progressed_on"])
     log.info(
         "%s: %d of %d chunks done",
-        course_run.edx_course_key,
+        grading_status.course_run.edx_course_key,
         grading_status.chunks_done,
         grading_status.chunks_total,
     )
@@ -288,28 +319,38 @@ class FreezeStatus:
     frozen: int
     failed: int
     left: int
+    needed: int
     failures_by_reason: dict
     chunks_done: int = 0
     chunks_total: int = 0
 
-    @property
-    def needed(self):
-        return self.frozen + self.failed + self.left
-
 
 def freeze_status(course_run):
-    """Where the freeze of the run stands, from the database alone."""
+    """Where the freeze of the run stands, from the database alone.
+
+    needed counts everyone the freeze is about: the population, and anyone frozen
+    or failed who has left it since. A learner frozen by hand after failing counts
+    as frozen only.
+    """
     grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
-    frozen = FinalGrade.objects.filter(course_run=course_run).count()
-    failures = Counter()
+    frozen = frozen_user_ids(course_run)
+    failures = FreezeFailure.objects.none()
     if grading_status is not None:
-        # A learner frozen by hand after failing counts as frozen only.
-        open_failures = grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
-        for stage, reason, http_status in open_failures.values_list(
-            "stage", "reason", "http_status"
-        ):
-            failures[(stage, reason, http_status)] += 1
+        failures = grading_status.failures.exclude(user_id__in=frozen)
+    by_reason = {
+        (row["stage"], row["reason"], row["http_status"]): row["count"]
+        for row in failures.values("stage", "reason", "http_status").annotate(count=Count("id"))
+    }
     left = learners_left(course_run, grading_status).count()
+    needed = (
+        get_user_model()
+        .objects.filter(
+            Q(id__in=population(course_run).values("id"))
+            | Q(id__in=frozen)
+            | Q(id__in=failures.values("user_id"))
+        )
+        .count()
+    )
     if grading_status is None:
         state = NOT_STARTED
     elif grading_status.is_complete:
@@ -322,10 +363,11 @@ def freeze_status(course_run):
         state = STALLED
     return FreezeStatus(
         state=state,
-        frozen=frozen,
-        failed=sum(failures.values()),
+        frozen=frozen.count(),
+        failed=sum(by_reason.values()),
         left=left,
-        failures_by_reason=dict(failures),
+        needed=needed,
+        failures_by_reason=by_reason,
         chunks_done=grading_status.chunks_done if grading_status else 0,
         chunks_total=grading_status.chunks_total if grading_status else 0,
     )

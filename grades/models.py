@@ -1,7 +1,7 @@
 """Frozen final grades, the freeze state of each course run, its failures and the audit."""
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 
 from courses.models import CourseRun
@@ -15,6 +15,28 @@ __all__ = [
 ]
 
 
+class FinalGradeQuerySet(models.QuerySet):
+    """Bulk writes skip the model's signals, so they audit themselves or are refused."""
+
+    def update(self, **kwargs):
+        from grades.audit import audited_update
+
+        return audited_update(self, kwargs, super().update)
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
+            raise NotImplementedError(
+                "bulk_create of final grades with ignore_conflicts or update_conflicts "
+                "cannot tell which rows it wrote, so it cannot audit them"
+            )
+        from grades.audit import audit_created
+
+        with transaction.atomic():
+            created = super().bulk_create(objs, *args, **kwargs)
+            audit_created(created)
+        return created
+
+
 class FinalGrade(models.Model):
     """A learner's grade in a course run, taken from edX once at the freeze and kept."""
 
@@ -25,6 +47,8 @@ class FinalGrade(models.Model):
     paid = models.BooleanField(help_text="Paid on edX (verified or honor).")
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
+
+    objects = FinalGradeQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -38,6 +62,10 @@ class FinalGrade(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.course_run}: {self.grade:.2f} passed={self.passed}"
+
+    def save(self, *args, **kwargs):
+        with transaction.atomic():  # the row and its audit, or neither
+            super().save(*args, **kwargs)
 
 
 class CourseRunGradingStatus(models.Model):

@@ -9,9 +9,9 @@ from grades.audit import acting_as
 from grades.models import CourseRunGradingStatus
 
 
-def send_chunks(dispatch):
-    for chunk in dispatch.chunks:
-        freeze_chunk.delay(dispatch.course_run_id, dispatch.number, chunk)
+def send_chunks(freeze_round):
+    for user_ids in freeze_round.chunks:
+        freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, user_ids)
 
 
 @shared_task
@@ -22,13 +22,16 @@ def freeze_course_run(course_run_id):
 
 
 @shared_task
-def freeze_chunk(course_run_id, dispatch_number, user_ids):
+def freeze_chunk(grading_status_id, round_number, user_ids):
     """Freeze a chunk of learners; the round's last chunk reconciles the run."""
-    course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
+    grading_status = api.current_round(grading_status_id, round_number)
+    if grading_status is None:
+        return "stale"
+    course_run = grading_status.course_run
     with acting_as(f"task freeze_chunk {course_run.edx_course_key}"):
-        frozen, failed = api.freeze_users(course_run, user_ids)
-    if api.finish_chunk(course_run, dispatch_number):
-        freeze_course_run.delay(course_run_id)
+        frozen, failed = api.freeze_users(grading_status, user_ids)
+    if api.finish_chunk(grading_status, round_number):
+        freeze_course_run.delay(course_run.id)
     return {"frozen": frozen, "failed": failed}
 
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import uuid
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings as django_settings
@@ -35,7 +36,8 @@ def _real_services_only(transactional_db):
 
 def database_url():
     db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 class Worker:

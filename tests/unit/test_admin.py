@@ -48,11 +48,10 @@ def test_final_grades_cannot_be_changed_or_deleted_in_the_admin(admin_client):
         reverse("admin:grades_finalgrade_change", args=[final_grade.pk]), {"grade": "0.1"}
     )
     assert change.status_code == 403
-    bulk = admin_client.post(
+    admin_client.post(
         reverse("admin:grades_finalgrade_changelist"),
         {"action": "delete_selected", "_selected_action": [final_grade.pk], "post": "yes"},
     )
-    assert bulk.status_code in (200, 302, 403)
     assert FinalGrade.objects.filter(pk=final_grade.pk, grade=final_grade.grade).exists()
 
 

@@ -98,3 +98,48 @@ class TestAudit:
         assert deleted.count() == 3
         assert all(row.before is not None and row.after is None for row in deleted)
         assert all(row.actor for row in deleted)
+
+    def test_queryset_update_is_audited_per_changed_row(self):
+        course_run = CourseRunFactory()
+        FinalGradeFactory.create_batch(2, course_run=course_run, passed=False)
+        FinalGradeFactory(course_run=course_run, passed=True)
+        with acting_as("support desk"):
+            FinalGrade.objects.filter(course_run=course_run).update(passed=True)
+        changed = FinalGradeAudit.objects.filter(action="changed")
+        assert changed.count() == 2
+        assert {(row.actor, row.before["passed"], row.after["passed"]) for row in changed} == {
+            ("support desk", False, True)
+        }
+
+    def test_bulk_update_is_audited(self):
+        final_grades = FinalGradeFactory.create_batch(2, grade=0.5)
+        for final_grade in final_grades:
+            final_grade.grade = 0.6
+        FinalGrade.objects.bulk_update(final_grades, ["grade"])
+        assert FinalGradeAudit.objects.filter(action="changed").count() == 2
+
+    def test_bulk_create_is_audited(self):
+        course_run = CourseRunFactory()
+        users = UserFactory.create_batch(3)
+        FinalGrade.objects.bulk_create(
+            FinalGrade(user=user, course_run=course_run, grade=0.5, passed=True, paid=False)
+            for user in users
+        )
+        created = FinalGradeAudit.objects.filter(action="created")
+        assert sorted(created.values_list("user_id", flat=True)) == sorted(u.pk for u in users)
+
+    def test_bulk_create_that_may_skip_rows_is_refused(self):
+        with pytest.raises(NotImplementedError):
+            FinalGrade.objects.bulk_create(
+                [
+                    FinalGrade(
+                        user=UserFactory(),
+                        course_run=CourseRunFactory(),
+                        grade=0.5,
+                        passed=True,
+                        paid=False,
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+        assert not FinalGrade.objects.exists()

@@ -93,7 +93,8 @@ class TestPercent:
             ("nan", 0.0),
             (1.5, 1.0),
             (-0.2, 0.0),
-            ("inf", 1.0),
+            ("inf", 0.0),
+            (True, 0.0),
         ],
     )
     def test_percent_rule(self, raw, expected):

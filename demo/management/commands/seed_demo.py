@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils import timezone
 
 from demo.api import seed_course_run, seed_learners
@@ -25,12 +26,22 @@ class Command(BaseCommand):
         parser.add_argument("--course-key", default=DEFAULT_KEY, help="the run's edX course key")
         parser.add_argument("--seed", type=int, default=1, help="random seed of the dataset")
         parser.add_argument(
+            "--force",
+            action="store_true",
+            help="seed a database that is not the embedded SQLite one (never production)",
+        )
+        parser.add_argument(
             "--out",
             default=str(settings.VAR_DIR / "sandbox-demo.json"),
             help="where to write the sandbox data file (default var/sandbox-demo.json)",
         )
 
     def handle(self, *args, **options):
+        if connection.vendor != "sqlite" and not options["force"]:
+            raise CommandError(
+                "seed_demo rewrites learners, tokens and a course run: it runs on the embedded "
+                "SQLite database only, unless given --force."
+            )
         if options["learners"] < 1:
             raise CommandError("--learners must be at least 1.")
         if not 0 <= options["revoked"] <= options["learners"]:

@@ -2,7 +2,7 @@
 
 from django.core.management.base import CommandError
 
-from courses.api import CourseRunLookupError, course_run_by_key
+from courses.api import CourseRunError, course_run_by_key
 
 
 def add_course_key_argument(parser):
@@ -15,5 +15,5 @@ def add_course_key_argument(parser):
 def course_run_from_options(options):
     try:
         return course_run_by_key(options["edx_course_key"])
-    except CourseRunLookupError as error:
+    except CourseRunError as error:
         raise CommandError(str(error)) from None

@@ -2,7 +2,7 @@ import logging
 
 from django.core.management.base import BaseCommand, CommandError
 
-from courses.api import CourseRunLookupError, check_freeze_date_passed
+from courses.api import CourseRunError, check_freeze_date_passed
 from grades import api, tasks
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
 from grades.models import CourseRunGradingStatus
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         course_run = course_run_from_options(options)
         try:
             check_freeze_date_passed(course_run)
-        except CourseRunLookupError as error:
+        except CourseRunError as error:
             raise CommandError(str(error)) from None
         grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
         if grading_status is not None and grading_status.is_complete:
