@@ -17,7 +17,7 @@ class CourseAdmin(admin.ModelAdmin):
 
 @admin.register(CourseRun)
 class CourseRunAdmin(admin.ModelAdmin):
-    list_display = ["edx_course_key", "course", "freeze_date_utc", "grading_status"]
+    list_display = ["edx_course_key", "course", "freeze_date_utc", "freeze_state"]
     list_select_related = ["course", "grading_status"]
     search_fields = ["edx_course_key", "title", "course__title"]
     list_filter = ["grading_status__status"]
@@ -29,6 +29,6 @@ class CourseRunAdmin(admin.ModelAdmin):
         return course_run.freeze_grade_date.strftime("%Y-%m-%d %H:%M UTC")
 
     @admin.display(description="Grading status", ordering="grading_status__status")
-    def grading_status(self, course_run):
+    def freeze_state(self, course_run):
         status = getattr(course_run, "grading_status", None)
         return status.status if status else "not started"

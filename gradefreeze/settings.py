@@ -21,7 +21,8 @@ def env_bool(name, default=False):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("DEBUG", False)
+# The embedded default (no DATABASE_URL) is a developer's machine; production sets DEBUG off.
+DEBUG = env_bool("DEBUG", "DATABASE_URL" not in os.environ)
 SECRET_KEY = os.environ.get("SECRET_KEY", "gradefreeze-insecure-development-key")
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
 

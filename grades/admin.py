@@ -1,6 +1,7 @@
 """Final grades, failures and the audit are read in the admin, never edited there."""
 
 from django.contrib import admin
+from django.db.models import Exists, OuterRef
 
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 
@@ -33,10 +34,28 @@ class CourseRunGradingStatusAdmin(ReadOnlyAdmin):
 
 @admin.register(FreezeFailure)
 class FreezeFailureAdmin(ReadOnlyAdmin):
-    list_display = ["user", "course_run", "stage", "reason", "http_status", "failed_on"]
+    list_display = [
+        "user",
+        "course_run",
+        "stage",
+        "reason",
+        "http_status",
+        "failed_on",
+        "frozen_since",
+    ]
     list_filter = ["stage", "reason"]
     list_select_related = ["user", "grading_status__course_run"]
     search_fields = ["user__username", "grading_status__course_run__edx_course_key"]
+
+    def get_queryset(self, request):
+        frozen = FinalGrade.objects.filter(
+            user=OuterRef("user"), course_run=OuterRef("grading_status__course_run")
+        )
+        return super().get_queryset(request).annotate(frozen_since=Exists(frozen))
+
+    @admin.display(boolean=True, description="Frozen since", ordering="frozen_since")
+    def frozen_since(self, failure):
+        return failure.frozen_since
 
     @admin.display(ordering="grading_status__course_run")
     def course_run(self, failure):

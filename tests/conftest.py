@@ -14,15 +14,25 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def in_process_tasks():
-    """Run Celery tasks in the calling process, as the embedded default does."""
+def _tasks_in_process(value):
     from gradefreeze.celery import app
 
     previous = app.conf.task_always_eager
-    app.conf.task_always_eager = True
+    app.conf.task_always_eager = value
     yield
     app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def in_process_tasks():
+    """Run Celery tasks in the calling process, as the embedded default does."""
+    yield from _tasks_in_process(True)
+
+
+@pytest.fixture
+def tasks_on_workers():
+    """Tasks go to Celery workers (none need to run: for state that depends on it)."""
+    yield from _tasks_in_process(False)
 
 
 def free_port():

@@ -2,10 +2,12 @@
 
 import subprocess
 import sys
+import threading
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from social_django.models import UserSocialAuth
 
 from grades import api, tasks
@@ -161,3 +163,32 @@ def test_two_freezes_started_at_the_same_moment_freeze_each_learner_once(
     status = wait_for_state(demo_run, api.COMPLETE)
     assert status.frozen == 40
     assert FinalGradeAudit.objects.filter(action="created").count() == 40
+
+
+def test_two_freezes_of_one_learner_at_the_same_moment_make_one_final_grade(
+    seeded, start_sandbox, demo_run
+):
+    """Both refresh the same rotating token and store: one refresh, one row, one audit."""
+    start_sandbox(seeded(learners=1))
+    user = UserSocialAuth.objects.get().user
+    start = threading.Barrier(2)
+    results, errors = [], []
+
+    def freeze():
+        try:
+            start.wait()
+            results.append(api.freeze_user_final_grade(user, demo_run).pk)
+        except Exception as error:  # reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=freeze) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert len(set(results)) == 1
+    assert FinalGrade.objects.count() == 1
+    assert FinalGradeAudit.objects.count() == 1

@@ -74,13 +74,16 @@ def test_freeze_check_and_inspect_commands(
     assert worker.hostname in active.stdout
 
 
-def test_complete_command_marks_a_stalled_run_complete(frozen_run, demo_run, manage):
+def test_complete_command_marks_a_pending_run_complete(frozen_run, demo_run, manage):
     status = CourseRunGradingStatus.objects.get(course_run=demo_run)
     status.status, status.completed_on = "pending", None
     status.save()
     complete = shell_lines("Something went wrong: now what?", demo_run.edx_course_key)[1]
     result = manage(*complete.split()[2:])
     assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        f"Marked the freeze of {demo_run.edx_course_key} complete (0 learners left unfrozen)."
+    )
     assert CourseRunGradingStatus.objects.get(course_run=demo_run).is_complete
 
 
@@ -94,12 +97,9 @@ def test_a_user_who_did_not_get_a_final_grade_is_frozen_from_the_shell(
         500,
     )
     frozen_run.clear_faults()
-    lines = [
-        "username = 'learner00002'",
-        f"edx_course_key = {demo_run.edx_course_key!r}",
-        *code_blocks("A user did not get a final grade"),
-    ]
-    shell = manage("shell", stdin="\n".join(lines))
+    lines = "\n".join(code_blocks("A user did not get a final grade"))
+    lines = lines.replace("<username>", "learner00002")
+    shell = manage("shell", stdin=lines.replace("<edx_course_key>", demo_run.edx_course_key))
     assert shell.returncode == 0, shell.stderr
     final_grade = FinalGrade.objects.get(user__username="learner00002", course_run=demo_run)
     audit = FinalGradeAudit.objects.get(final_grade_id=final_grade.pk)
@@ -112,7 +112,7 @@ def test_revert_from_the_shell_then_a_new_freeze(frozen_run, demo_run, manage):
     frozen = FinalGrade.objects.filter(course_run=demo_run).count()
     assert frozen == 11
     revert = code_blocks("The grades are frozen, but you changed your mind")[0]
-    revert = revert.replace("<your course key>", repr(demo_run.edx_course_key))
+    revert = revert.replace("<your course key>", demo_run.edx_course_key)
     shell = manage("shell", stdin=revert)
     assert shell.returncode == 0, shell.stderr
     assert not FinalGrade.objects.filter(course_run=demo_run).exists()

@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.urls import reverse
 
-from grades.models import CourseRunGradingStatus, FinalGrade
+from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 from tests.factories import CourseRunFactory, FinalGradeFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,7 +25,14 @@ def test_course_runs_are_searchable_by_key_with_utc_freeze_date_and_status(admin
     assert "course-v1:MITx+Other+1T2026" not in html
     assert "Freeze grade date (UTC)" in html
     assert "2026-01-31 23:00 UTC" in html
-    assert "pending" in html
+    assert "Grading status" in html
+    assert '<td class="field-freeze_state">pending</td>' in html
+
+
+def test_a_run_never_frozen_shows_not_started(admin_client):
+    CourseRunFactory()
+    page = admin_client.get(reverse("admin:courses_courserun_changelist"))
+    assert '<td class="field-freeze_state">not started</td>' in page.content.decode()
 
 
 def test_final_grades_are_listed_per_run(admin_client):
@@ -60,3 +67,13 @@ def test_audit_failures_and_statuses_are_readable(admin_client, model):
     FinalGradeFactory()
     page = admin_client.get(reverse(f"admin:grades_{model}_changelist"))
     assert page.status_code == 200
+
+
+def test_a_failed_learner_frozen_since_is_marked_in_the_failure_list(admin_client):
+    final_grade = FinalGradeFactory()
+    grading_status = CourseRunGradingStatus.objects.create(course_run=final_grade.course_run)
+    FreezeFailure.objects.create(
+        grading_status=grading_status, user=final_grade.user, stage="cache_refresh", reason="x"
+    )
+    page = admin_client.get(reverse("admin:grades_freezefailure_changelist"))
+    assert 'field-frozen_since"><img src="/static/admin/img/icon-yes.svg"' in page.content.decode()

@@ -8,7 +8,7 @@ from django.utils import timezone
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from tests.factories import CourseRunFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("in_process_tasks")]
+pytestmark = pytest.mark.django_db
 
 COMMANDS = ["freeze_final_grades", "check_final_grade_freeze_status", "complete_course_run_freeze"]
 
@@ -67,6 +67,7 @@ def test_complete_refuses_a_run_never_started():
         call_command("complete_course_run_freeze", course_run.edx_course_key)
 
 
+@pytest.mark.usefixtures("tasks_on_workers")
 def test_complete_refuses_while_chunks_run():
     course_run = CourseRunFactory()
     CourseRunGradingStatus.objects.create(
@@ -75,6 +76,18 @@ def test_complete_refuses_while_chunks_run():
     with pytest.raises(CommandError, match="still has chunks running"):
         call_command("complete_course_run_freeze", course_run.edx_course_key)
     assert CourseRunGradingStatus.objects.get().status == "pending"
+
+
+@pytest.mark.usefixtures("tasks_on_workers")
+def test_status_while_chunks_run_on_workers_exits_4(capsys):
+    course_run = CourseRunFactory()
+    CourseRunGradingStatus.objects.create(
+        course_run=course_run, chunks_total=2, chunks_done=1, progressed_on=timezone.now()
+    )
+    with pytest.raises(SystemExit) as exit_status:
+        call_command("check_final_grade_freeze_status", course_run.edx_course_key)
+    assert exit_status.value.code == 4
+    assert "chunks:  1 of 2 done" in capsys.readouterr().out
 
 
 def test_status_of_a_run_never_started_exits_3(capsys):

@@ -88,8 +88,9 @@ def test_a_stalled_round_exits_6_and_a_new_freeze_finishes_it(
     assert FinalGrade.objects.count() == 6
 
 
-def test_while_chunks_run_status_exits_4(course_run, learners, capsys):
+def test_an_interrupted_in_process_freeze_is_stalled_not_running(course_run, learners, capsys):
     pending_round(course_run, chunks_total=2, chunks_done=1)
     code, out = status_exit_code(capsys)
-    assert code == 4
-    assert "chunks:  1 of 2 done" in out
+    assert code == 6
+    call_command("freeze_final_grades", KEY)
+    assert FinalGrade.objects.count() == 6

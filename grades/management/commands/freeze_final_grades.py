@@ -11,7 +11,8 @@ from grades.models import CourseRunGradingStatus
 class Command(BaseCommand):
     help = (
         "Freeze the final grades of a course run whose freeze grade date has passed: submits "
-        "an async task. Run it again to complete a run whose chunks are all done."
+        "an async task to the Celery workers (with no broker configured, freezes in-process). "
+        "Run it again to go on with a run that is pending."
     )
 
     def add_arguments(self, parser):
