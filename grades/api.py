@@ -21,7 +21,7 @@ from django.utils import timezone
 from courses.api import CourseRunError, check_freeze_date_passed
 from dashboard.api_edx_cache import EdxRefreshError, refresh_cached_data
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
-from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
+from grades.models import CourseRunGradingStatus, FinalGrade, FinishedChunk, FreezeFailure
 
 __all__ = [
     "FinalGradeError",
@@ -273,8 +273,8 @@ def freeze_users(grading_status, user_ids):
     return frozen, failed
 
 
-def finish_chunk(grading_status, round_number):
-    """Count a finished chunk of this round; True when it was the round's last."""
+def finish_chunk(grading_status, round_number, index):
+    """Record a finished chunk of this round, once; True when the round is all done."""
     with transaction.atomic():
         grading_status = (
             CourseRunGradingStatus.objects.select_for_update()
@@ -283,9 +283,13 @@ def finish_chunk(grading_status, round_number):
         )
         if grading_status is None:
             return False
-        grading_status.chunks_done += 1
-        grading_status.progressed_on = timezone.now()
-        grading_status.save(update_fields=["chunks_done", "progressed_on"])
+        _, first_time = FinishedChunk.objects.get_or_create(
+            grading_status=grading_status, round=round_number, index=index
+        )
+        if first_time:
+            grading_status.chunks_done += 1
+            grading_status.progressed_on = timezone.now()
+            grading_status.save(update_fields=["chunks_done", "progressed_on"])
     log.info(
         "%s: %d of %d chunks done",
         grading_status.course_run.edx_course_key,

@@ -11,6 +11,7 @@ __all__ = [
     "CourseRunGradingStatus",
     "FinalGrade",
     "FinalGradeAudit",
+    "FinishedChunk",
     "FreezeFailure",
 ]
 
@@ -81,8 +82,8 @@ class CourseRunGradingStatus(models.Model):
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
     started_on = models.DateTimeField(auto_now_add=True)
     completed_on = models.DateTimeField(null=True, blank=True)
-    # Learners dispatched in the current round and their chunks; a chunk that
-    # finishes bumps chunks_done, and the one that makes it equal reconciles.
+    # The current round (dispatch) and its chunks; a chunk that finishes records a
+    # FinishedChunk and bumps chunks_done, and the one that makes it equal reconciles.
     dispatch = models.PositiveIntegerField(default=0)
     population = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
@@ -139,6 +140,31 @@ class FreezeFailure(models.Model):
 
     def __str__(self):
         return f"{self.user} {self.stage}: {self.reason}"
+
+
+class FinishedChunk(models.Model):
+    """A chunk of a freeze round that has run to its end, recorded once.
+
+    A chunk delivered twice (its worker died before acknowledging it) finds its row
+    and is not counted again.
+    """
+
+    grading_status = models.ForeignKey(
+        CourseRunGradingStatus, on_delete=models.CASCADE, related_name="finished_chunks"
+    )
+    round = models.PositiveIntegerField()
+    index = models.PositiveIntegerField()
+    finished_on = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grading_status", "round", "index"], name="finishedchunk_once"
+            ),
+        ]
+
+    def __str__(self):
+        return f"round {self.round} chunk {self.index} of {self.grading_status}"
 
 
 class FinalGradeAudit(models.Model):

@@ -10,8 +10,8 @@ from grades.models import CourseRunGradingStatus
 
 
 def send_chunks(freeze_round):
-    for user_ids in freeze_round.chunks:
-        freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, user_ids)
+    for index, user_ids in enumerate(freeze_round.chunks):
+        freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, index, user_ids)
 
 
 @shared_task
@@ -22,7 +22,7 @@ def freeze_course_run(course_run_id):
 
 
 @shared_task
-def freeze_chunk(grading_status_id, round_number, user_ids):
+def freeze_chunk(grading_status_id, round_number, index, user_ids):
     """Freeze a chunk of learners; the round's last chunk reconciles the run."""
     grading_status = api.current_round(grading_status_id, round_number)
     if grading_status is None:
@@ -30,7 +30,7 @@ def freeze_chunk(grading_status_id, round_number, user_ids):
     course_run = grading_status.course_run
     with acting_as(f"task freeze_chunk {course_run.edx_course_key}"):
         frozen, failed = api.freeze_users(grading_status, user_ids)
-    if api.finish_chunk(grading_status, round_number):
+    if api.finish_chunk(grading_status, round_number, index):
         freeze_course_run.delay(course_run.id)
     return {"frozen": frozen, "failed": failed}
 

@@ -41,7 +41,7 @@ def pending_round(course_run, **fields):
 def test_a_chunk_of_a_round_that_is_no_longer_current_does_nothing(course_run, learners):
     grading_status = pending_round(course_run, chunks_total=1, dispatch=2)
     user_ids = list(api.population(course_run).values_list("id", flat=True))
-    assert tasks.freeze_chunk.delay(grading_status.pk, 1, user_ids).get() == "stale"
+    assert tasks.freeze_chunk.delay(grading_status.pk, 1, 0, user_ids).get() == "stale"
     assert not FinalGrade.objects.exists()
     assert CourseRunGradingStatus.objects.get().chunks_done == 0
 
@@ -50,7 +50,7 @@ def test_a_chunk_of_a_reverted_run_does_nothing(course_run, learners):
     grading_status = pending_round(course_run, chunks_total=1)
     user_ids = list(api.population(course_run).values_list("id", flat=True))
     api.revert_freeze(course_run)
-    assert tasks.freeze_chunk.delay(grading_status.pk, 1, user_ids).get() == "stale"
+    assert tasks.freeze_chunk.delay(grading_status.pk, 1, 0, user_ids).get() == "stale"
     assert not FinalGrade.objects.exists()
 
 
@@ -94,3 +94,11 @@ def test_an_interrupted_in_process_freeze_is_stalled_not_running(course_run, lea
     assert code == 6
     call_command("freeze_final_grades", KEY)
     assert FinalGrade.objects.count() == 6
+
+
+def test_a_chunk_delivered_twice_is_counted_once(course_run, learners):
+    grading_status = pending_round(course_run, chunks_total=2)
+    assert api.finish_chunk(grading_status, 1, 0) is False
+    assert api.finish_chunk(grading_status, 1, 0) is False
+    assert CourseRunGradingStatus.objects.get().chunks_done == 1
+    assert api.finish_chunk(grading_status, 1, 1) is True
