@@ -140,8 +140,7 @@ def _store(model, user, course_run, data, now):
         )
 
 
-def store_grade_data(user, course_run, grade_data, now=None):
-    now = now or timezone.now()
+def store_grade_data(user, course_run, grade_data, now):
     _store(CachedCertificate, user, course_run, grade_data.certificate, now)
     _store(CachedCurrentGrade, user, course_run, grade_data.current_grade, now)
 

@@ -162,7 +162,7 @@ def learners_left(course_run, grading_status):
     return left
 
 
-def chunks_in_flight(grading_status, now=None):
+def chunks_in_flight(grading_status):
     """Whether chunks of the current round are still running (not finished, not stalled).
 
     Tasks run in-process run inside the command that started them: once it is gone
@@ -172,9 +172,9 @@ def chunks_in_flight(grading_status, now=None):
         return False
     if grading_status.chunks_done >= grading_status.chunks_total:
         return False
-    now = now or timezone.now()
     stall = timedelta(seconds=settings.FREEZE_STALL_SECONDS)
-    return grading_status.progressed_on is not None and grading_status.progressed_on > now - stall
+    progressed_on = grading_status.progressed_on
+    return progressed_on is not None and progressed_on > timezone.now() - stall
 
 
 def mark_complete(grading_status):

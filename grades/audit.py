@@ -85,33 +85,17 @@ def audit_delete(sender, instance, **kwargs):
     audit_row(FinalGradeAudit.DELETED, instance, snapshot(instance), None).save()
 
 
-AUDITED_FIELDS = ["pk", "user_id", "course_run_id", "grade", "passed", "paid"]
-
-
-def _row_snapshot(row):
-    return {"grade": row["grade"], "passed": row["passed"], "paid": row["paid"]}
-
-
 def audited_update(queryset, values, update):
     """Run a queryset update of final grades, auditing every row it changes."""
     with transaction.atomic():
-        before = {row["pk"]: row for row in queryset.select_for_update().values(*AUDITED_FIELDS)}
+        before = {row.pk: snapshot(row) for row in queryset.select_for_update()}
         count = update(**values)
-        after = FinalGrade.objects.filter(pk__in=before).values(*AUDITED_FIELDS)
-        actor = current_actor()
-        FinalGradeAudit.objects.bulk_create(
-            FinalGradeAudit(
-                final_grade_id=row["pk"],
-                user_id=row["user_id"],
-                course_run_id=row["course_run_id"],
-                action=FinalGradeAudit.CHANGED,
-                actor=actor,
-                before=_row_snapshot(before[row["pk"]]),
-                after=_row_snapshot(row),
-            )
-            for row in after
-            if _row_snapshot(row) != _row_snapshot(before[row["pk"]])
-        )
+        changed = [
+            audit_row(FinalGradeAudit.CHANGED, row, before[row.pk], snapshot(row))
+            for row in FinalGrade.objects.filter(pk__in=before)
+            if snapshot(row) != before[row.pk]
+        ]
+        FinalGradeAudit.objects.bulk_create(changed)
     return count
 
 

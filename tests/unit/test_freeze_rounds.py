@@ -96,7 +96,7 @@ def test_an_interrupted_in_process_freeze_is_stalled_not_running(course_run, lea
     assert FinalGrade.objects.count() == 6
 
 
-def test_a_chunk_delivered_twice_is_counted_once(course_run, learners):
+def test_a_chunk_delivered_twice_is_counted_once(course_run):
     grading_status = pending_round(course_run, chunks_total=2)
     assert api.finish_chunk(grading_status, 1, 0) is False
     assert api.finish_chunk(grading_status, 1, 0) is False
