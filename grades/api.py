@@ -390,3 +390,50 @@ def revert_freeze(course_run):
         deleted, _ = FinalGrade.objects.filter(course_run=course_run).delete()
         CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
     return deleted
+
+
+# Retrying the failed learners of a run
+
+
+def retry_failed_learners(course_run, send_chunks):
+    """Send a new round made of exactly the run's failed learners; returns (outcome, round).
+
+    Outcomes: "not_started" (no freeze yet), "not_due" (freeze date unset or moved to
+    the future), "in_progress" (chunks still running), "nothing_failed", and
+    "dispatched" with the FreezeRound, which `send_chunks` gets once committed. Their
+    failure rows go, so they count as left until their chunk has run; a complete run
+    goes back to pending and the round's last chunk completes it again. Learners
+    frozen by hand since they failed are not retried.
+    """
+    with transaction.atomic():
+        grading_status = (
+            CourseRunGradingStatus.objects.select_for_update().filter(course_run=course_run).first()
+        )
+        if grading_status is None:
+            return "not_started", None
+        try:
+            check_freeze_date_passed(course_run)
+        except CourseRunError:
+            return "not_due", None
+        if chunks_in_flight(grading_status):
+            return "in_progress", None
+        failed = list(
+            grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+            .order_by("user_id")
+            .values_list("user_id", flat=True)
+        )
+        if not failed:
+            return "nothing_failed", None
+        grading_status.failures.filter(user_id__in=failed).delete()
+        size = settings.FREEZE_CHUNK_SIZE
+        chunks = [failed[i : i + size] for i in range(0, len(failed), size)]
+        grading_status.status = CourseRunGradingStatus.PENDING
+        grading_status.completed_on = None
+        grading_status.dispatch += 1
+        grading_status.chunks_total = len(chunks)
+        grading_status.chunks_done = 0
+        grading_status.progressed_on = timezone.now()
+        grading_status.save()
+        freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, chunks)
+        transaction.on_commit(lambda: send_chunks(freeze_round))
+    return "dispatched", freeze_round
