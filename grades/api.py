@@ -64,16 +64,30 @@ def parse_percent(value):
         return 0.0
     try:
         percent = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     if not math.isfinite(percent):
         return 0.0
     return min(max(percent, 0.0), 1.0)
 
 
+def paid_mode(value):
+    """Whether edX's mode or certificate type is a paid one; JSON of any other shape is not."""
+    return isinstance(value, str) and value in PAID_MODES
+
+
+def check_shapes(current_grade, certificate, enrollment):
+    """edX's records are JSON objects (certificate and enrollment may be missing)."""
+    records = {"current_grade": current_grade, "certificate": certificate, "enrollment": enrollment}
+    for name, record in records.items():
+        if not isinstance(record, dict) and (record is not None or name == "current_grade"):
+            raise FinalGradeError(f"malformed_{name}")
+
+
 def compute_final_grade(has_exam, current_grade, certificate, enrollment):
     """Apply the run's grading policy to edX's JSON (certificate, enrollment may be None)."""
-    enrollment_paid = (enrollment or {}).get("mode") in PAID_MODES
+    check_shapes(current_grade, certificate, enrollment)
+    enrollment_paid = paid_mode((enrollment or {}).get("mode"))
     grade = parse_percent(current_grade.get("percent"))
     if has_exam:
         return FinalGradeValues(
@@ -84,7 +98,7 @@ def compute_final_grade(has_exam, current_grade, certificate, enrollment):
     return FinalGradeValues(
         grade=grade,
         passed=certificate.get("status") == DOWNLOADABLE,
-        paid=certificate.get("certificate_type") in PAID_MODES,
+        paid=paid_mode(certificate.get("certificate_type")),
     )
 
 
@@ -98,8 +112,6 @@ def get_final_grade(user, course_run):
     current_grade = _cached(CachedCurrentGrade, user, course_run)
     if current_grade is None:
         raise FinalGradeError("no_current_grade")
-    if not isinstance(current_grade, dict):
-        raise FinalGradeError("malformed_current_grade")
     return compute_final_grade(
         course_run.has_exam,
         current_grade,
