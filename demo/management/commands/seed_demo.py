@@ -72,7 +72,7 @@ class Command(OperatorCommand):
             try:
                 out.write_text(json.dumps(dataset))
             except OSError as error:
-                raise CommandError(f"Cannot write --out {out}: {error.strerror}.") from None
+                raise CommandError(f"Cannot write --out {str(out)!r}: {error.strerror}.") from None
         self.stdout.write(
             f"Seeded {seeded} learners in {course_run.edx_course_key} "
             f"(freeze date {course_run.freeze_grade_date:%Y-%m-%d %H:%M} UTC, "
@@ -85,7 +85,7 @@ class Command(OperatorCommand):
             raise CommandError(f"--out is not a file path: {value!r}")
         out = Path(value)
         if not out.parent.is_dir():
-            raise CommandError(f"The folder of --out does not exist: {out.parent}")
+            raise CommandError(f"The folder of --out does not exist: {str(out.parent)!r}")
         if out.is_dir():
-            raise CommandError(f"--out is a folder, not a file: {out}")
+            raise CommandError(f"--out is a folder, not a file: {str(out)!r}")
         return out
