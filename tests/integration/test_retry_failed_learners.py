@@ -7,6 +7,7 @@ from django.core.management import call_command
 from grades import api
 from grades.models import FinalGrade, FinalGradeAudit
 from tests.integration.conftest import wait_for_state
+from tests.integration.test_runbook import shell_lines
 
 pytestmark = pytest.mark.integration
 
@@ -31,7 +32,9 @@ def test_retry_freezes_the_failed_learners_and_completes_the_run(
     }
 
     sandbox.clear_faults()
-    result = manage("retry_failed_final_grades", key)
+    retry = shell_lines("Retry the learners that failed", key)[0]
+    assert retry == f"python manage.py retry_failed_final_grades {key}"
+    result = manage(*retry.split()[2:])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
         f"Submitted a retry of 2 failed learners of {key} in 1 chunks: "
