@@ -77,10 +77,11 @@ def paid_mode(value):
 
 
 def check_shapes(current_grade, certificate, enrollment):
-    """edX's records are JSON objects (certificate and enrollment may be missing)."""
-    records = {"current_grade": current_grade, "certificate": certificate, "enrollment": enrollment}
-    for name, record in records.items():
-        if not isinstance(record, dict) and (record is not None or name == "current_grade"):
+    """edX's records are JSON objects; the certificate and enrollment may be missing (None)."""
+    if not isinstance(current_grade, dict):
+        raise FinalGradeError("malformed_current_grade")
+    for name, record in (("certificate", certificate), ("enrollment", enrollment)):
+        if record is not None and not isinstance(record, dict):
             raise FinalGradeError(f"malformed_{name}")
 
 

@@ -37,7 +37,7 @@ def test_retry_freezes_the_failed_learners_and_completes_the_run(
     result = manage(*retry.split()[2:])
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        f"Submitted a retry of 2 failed learners of {key} in 1 chunks: "
+        f"Submitted a retry of 2 failed learners of {key} in 1 chunk: "
         "see check_final_grade_freeze_status."
     )
     status = wait_for_state(demo_run, api.COMPLETE)

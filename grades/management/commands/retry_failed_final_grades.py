@@ -42,17 +42,21 @@ class Command(OperatorCommand):
         if outcome == "nothing_failed":
             self.stdout.write(f"No learner of {key} is recorded as failed; nothing changed.")
             return
-        learners = sum(len(chunk) for chunk in freeze_round.chunks)
-        chunks = len(freeze_round.chunks)
+        learners = counted(sum(len(chunk) for chunk in freeze_round.chunks), "failed learner")
         if not in_process:
+            chunks = counted(len(freeze_round.chunks), "chunk")
             self.stdout.write(
-                f"Submitted a retry of {learners} failed learners of {key} in {chunks} chunks: "
+                f"Submitted a retry of {learners} of {key} in {chunks}: "
                 "see check_final_grade_freeze_status."
             )
             return
         status = api.freeze_status(course_run)
         self.stdout.write(
-            f"Retried {learners} failed learners of {key} in-process (no broker configured). "
+            f"Retried {learners} of {key} in-process (no broker configured). "
             f"Freeze of {key}: {status.state}; {status.frozen} frozen, {status.failed} failed, "
             f"{status.left} left."
         )
+
+
+def counted(number, noun):
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
