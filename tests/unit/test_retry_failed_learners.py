@@ -180,7 +180,7 @@ def test_in_process_retry_freezes_the_failed_learners_and_completes_the_run(star
     out = capsys.readouterr().out
     assert "  course-v1:MITx+Retry+1T2026: 1 of 1 chunks done" in out
     assert out.endswith(
-        f"Retried 2 failed learners of {key} in-process (no broker configured). "
+        f"Retried 2 failed learners of {key} in-process (no broker configured).\n"
         f"Freeze of {key}: complete; 8 frozen, 0 failed, 0 left.\n"
     )
     assert api.freeze_status(course_run).state == api.COMPLETE

@@ -52,7 +52,7 @@ class Command(OperatorCommand):
             return
         status = api.freeze_status(course_run)
         self.stdout.write(
-            f"Retried {learners} of {key} in-process (no broker configured). "
+            f"Retried {learners} of {key} in-process (no broker configured).\n"
             f"Freeze of {key}: {status.state}; {status.frozen} frozen, {status.failed} failed, "
             f"{status.left} left."
         )
