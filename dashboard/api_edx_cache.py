@@ -25,6 +25,7 @@ from social_django.utils import load_strategy
 from courses.models import CourseRun
 from dashboard.lms_client import StaffTokenError, concurrently, edx_client, staff_edx_client
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+from gradefreeze.bulk_writes import insert_rows
 
 log = logging.getLogger(__name__)
 
@@ -350,11 +351,11 @@ def read_course_page(course_run, usernames):
 
 
 def _upsert(model, rows):
-    model.objects.bulk_create(
+    insert_rows(
+        model,
         rows,
-        update_conflicts=True,
-        unique_fields=["user", "course_run"],
-        update_fields=["data", "refreshed_on"],
+        conflict=("user", "course_run"),
+        update=("data", "refreshed_on"),
     )
 
 
@@ -372,7 +373,7 @@ def store_learner_reads(reads):
     now = timezone.now()
 
     def row(model, user_id, course_run_id, data):
-        return model(user_id=user_id, course_run_id=course_run_id, data=data, refreshed_on=now)
+        return {"user": user_id, "course_run": course_run_id, "data": data, "refreshed_on": now}
 
     enrollments, gone = [], []
     for read in reads:
@@ -380,7 +381,7 @@ def store_learner_reads(reads):
             row(CachedEnrollment, read.user_id, run_id, data)
             for run_id, data in read.enrollments.items()
         ]
-    kept = {(enrollment.user_id, enrollment.course_run_id) for enrollment in enrollments}
+    kept = {(enrollment["user"], enrollment["course_run"]) for enrollment in enrollments}
     whole = [read.user_id for read in reads if read.all_enrollments]
     cached = CachedEnrollment.objects.filter(user_id__in=whole)
     cached = cached.values_list("user_id", "course_run_id")

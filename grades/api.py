@@ -36,6 +36,8 @@ from dashboard.api_edx_cache import (
 )
 from dashboard.lms_client import staff_client_configured
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+from gradefreeze.bulk_writes import insert_rows
+from grades.audit import insert_final_grades
 from grades.models import CourseRunGradingStatus, FinalGrade, FinishedChunk, FreezeFailure
 
 __all__ = [
@@ -307,56 +309,30 @@ def record_failure(grading_status, user, stage, reason, http_status=None):
 
 def record_failures(grading_status, errors):
     """Record why each of these learners ({user id: error}) was not frozen this round."""
-    FreezeFailure.objects.bulk_create(
+    now = timezone.now()
+    insert_rows(
+        FreezeFailure,
         [
-            FreezeFailure(
-                grading_status=grading_status,
-                user_id=user_id,
-                stage=error.stage,
-                reason=str(error.reason)[:255],
-                http_status=error.http_status,
-            )
-            for user_id, error in errors.items()
+            {
+                "grading_status": grading_status.pk,
+                "user": user_id,
+                "stage": error.stage,
+                "reason": str(error.reason)[:255],
+                "http_status": error.http_status,
+                "failed_on": now,
+            }
+            for user_id, error in sorted(errors.items())
         ],
-        update_conflicts=True,
-        unique_fields=["grading_status", "user"],
-        update_fields=["stage", "reason", "http_status", "failed_on"],
+        conflict=("grading_status", "user"),
+        update=("stage", "reason", "http_status", "failed_on"),
     )
-
-
-def store_final_grades(course_run, values):
-    """Create the final grades ({user id: FinalGradeValues}) not there yet, set-based and
-    audited; returns how many were created. Call inside a transaction."""
-    existing = set(
-        FinalGrade.objects.filter(course_run=course_run, user_id__in=list(values)).values_list(
-            "user_id", flat=True
-        )
-    )
-    created = FinalGrade.objects.bulk_create(
-        [
-            FinalGrade(
-                user_id=user_id,
-                course_run=course_run,
-                grade=value.grade,
-                passed=value.passed,
-                paid=value.paid,
-            )
-            for user_id, value in sorted(values.items())
-            if user_id not in existing
-        ]
-    )
-    return len(created)
-
-
-WRITE_ATTEMPTS = 3
 
 
 def freeze_reads(grading_status, reads, errors, cache_only=()):
     """Compute the final grades of what was read, then write the cache, the grades and
     the failures of the chunk in one transaction; returns (frozen, failed).
 
-    A learner frozen meanwhile by someone else makes the insert fail on the unique
-    constraint: the transaction is rolled back whole and written again without them.
+    A learner frozen meanwhile by someone else keeps the grade they have.
     """
     course_run = grading_status.course_run
     errors = dict(errors)
@@ -372,16 +348,11 @@ def freeze_reads(grading_status, reads, errors, cache_only=()):
             # Logged at ERROR level, which Sentry's logging integration reports.
             log.exception("unexpected failure freezing user %s in %s", user_id, course_run)
             errors[user_id] = EdxRefreshError(FreezeFailure.UNEXPECTED, type(error).__name__)
-    for attempt in range(1, WRITE_ATTEMPTS + 1):
-        try:
-            with transaction.atomic():
-                store_learner_reads([*reads.values(), *cache_only])
-                frozen = store_final_grades(course_run, values)
-                record_failures(grading_status, errors)
-            return frozen, len(errors)
-        except IntegrityError:
-            if attempt == WRITE_ATTEMPTS:
-                raise
+    with transaction.atomic():
+        store_learner_reads([*reads.values(), *cache_only])
+        frozen = insert_final_grades(course_run, values)
+        record_failures(grading_status, errors)
+    return frozen, len(errors)
 
 
 def _touch(grading_status):
