@@ -298,7 +298,8 @@ def course_grade_pages(course_run, page_size):
 def read_course_page(course_run, usernames):
     """Read what the run's staff view says of these learners (username -> user id):
     their enrollments in the run, in batches of usernames, then the certificates of
-    those who can hold one, with up to FREEZE_PAGE_CONCURRENCY requests in flight.
+    those who can hold one (actively enrolled, not in audit mode), with up to
+    FREEZE_PAGE_CONCURRENCY requests in flight.
 
     Returns ({username: enrollment JSON or None}, {username: certificate or None},
     {username: EdxRefreshError}).
@@ -332,6 +333,7 @@ def read_course_page(course_run, usernames):
             for name in names
             if name not in errors
             and enrollments[name] is not None
+            and enrollments[name].get("is_active") is True
             and enrollments[name].get("mode") not in NO_CERTIFICATE_MODES
         ]
         certificates = dict.fromkeys(can_hold)

@@ -217,7 +217,7 @@ def chunks_in_flight(grading_status):
 def mark_complete(grading_status):
     grading_status.status = CourseRunGradingStatus.COMPLETE
     grading_status.completed_on = timezone.now()
-    grading_status.save(update_fields=["status", "completed_on"])
+    grading_status.save(update_fields=["status", "completed_on", "mode"])
 
 
 @dataclass(frozen=True)
@@ -284,6 +284,7 @@ def freeze_course_run(course_run, send_chunks):
             left = learners_left(course_run, grading_status).order_by("id")
             left = list(left.values_list("id", flat=True))
             if not left:
+                grading_status.mode = mode
                 mark_complete(grading_status)
                 return "completed"
             size = settings.FREEZE_CHUNK_SIZE
