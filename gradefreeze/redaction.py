@@ -32,6 +32,8 @@ _NAMED = re.compile(
 _SCHEME = re.compile(r"(?i)\b(bearer|basic)\s+[a-z0-9\-._~+/]+=*")
 _URL_PASSWORD = re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^:/@\s]*:)([^@/\s]+)(@)")
 
+_SECRET_KEYS = frozenset(name.lower() for name in (*DEFAULT_DENYLIST, *SECRET_NAMES))
+
 # Secrets known by value shorter than this are not searched for: they would
 # mangle ordinary text more than they protect.
 _MIN_KNOWN_LENGTH = 8
@@ -77,7 +79,12 @@ def _redact_tree(value):
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, dict):
-        return {key: _redact_tree(item) for key, item in value.items()}
+        return {
+            key: REDACTED
+            if isinstance(key, str) and key.lower() in _SECRET_KEYS
+            else _redact_tree(item)
+            for key, item in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_redact_tree(item) for item in value]
     return value
@@ -124,6 +131,8 @@ def sentry_options():
     variables are dicts too); before_send then redacts by shape and value.
     """
     return {
+        # sentry-sdk 2.x deprecates this for `data_collection`, but that one turns the
+        # event scrubber off; until it scrubs by key recursively, keep the scrubber.
         "send_default_pii": False,
         "event_scrubber": EventScrubber(
             denylist=[*DEFAULT_DENYLIST, *SECRET_NAMES],
