@@ -2,6 +2,9 @@
 
 import json
 import logging
+import os
+import subprocess
+import sys
 
 import pytest
 import sentry_sdk
@@ -14,6 +17,7 @@ from dashboard.api_edx_cache import EdxRefreshError, refresh_cached_data
 from demo.api import seed_course_run, seed_learners
 from gradefreeze.redaction import redact, sentry_options
 from sandbox.dataset import generate
+from tests.conftest import ROOT
 
 KEY = "course-v1:MITx+Secrets+1T2026"
 log = logging.getLogger("gradefreeze.test")
@@ -134,3 +138,25 @@ def test_secrets_are_redacted_by_their_shape(text, expected):
 def test_the_client_secret_is_redacted_wherever_it_appears(settings):
     settings.SOCIAL_AUTH_EDXORG_SECRET = "an-oauth-client-secret"
     assert redact("sent an-oauth-client-secret to the LMS") == "sent [redacted] to the LMS"
+
+
+def test_settings_start_sentry_with_the_projects_scrubbing():
+    probe = (
+        "import django, sentry_sdk; django.setup(); "
+        "from gradefreeze.redaction import scrub_sentry_event; "
+        "options = sentry_sdk.get_client().options; "
+        "print(options['before_send'] is scrub_sentry_event, options['event_scrubber'].recursive)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "gradefreeze.settings",
+            "SENTRY_DSN": "https://public@sentry.invalid/1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.split() == ["True", "True"], result.stderr
