@@ -9,6 +9,7 @@ import sys
 import pytest
 import sentry_sdk
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.utils import timezone
 from sentry_sdk.transport import Transport
 from social_django.models import UserSocialAuth
@@ -160,3 +161,28 @@ def test_settings_start_sentry_with_the_projects_scrubbing():
         timeout=60,
     )
     assert result.stdout.split() == ["True", "True"], result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("in_process_tasks")
+def test_freezing_and_checking_a_run_with_failures_prints_no_token(start_sandbox, capsys, caplog):
+    caplog.set_level(logging.DEBUG)
+    course_run = seed_course_run(KEY, timezone.now() - timezone.timedelta(hours=1))
+    dataset = generate(learners=6, course_keys=(KEY,), revoked=2)
+    dataset["learners"]["learner00003"]["faults"] = {"grades": {"status": 500}}
+    seed_learners(dataset)
+    start_sandbox(dataset)
+    call_command("freeze_final_grades", KEY)
+    with pytest.raises(SystemExit):  # its exit status tells the state
+        call_command("check_final_grade_freeze_status", KEY)
+    printed = capsys.readouterr()
+    output = printed.out + printed.err + caplog.text
+    assert f"Course run {course_run.edx_course_key}: complete" in output
+    assert "token_refresh: reauthentication_required (HTTP 401): 2" in output
+    tokens = [
+        token
+        for learner in dataset["learners"].values()
+        for token in (learner["access_token"], learner["refresh_token"])
+    ]
+    tokens += [link.extra_data["access_token"] for link in UserSocialAuth.objects.all()]
+    assert not [secret for secret in tokens if secret in output]
