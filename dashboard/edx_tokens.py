@@ -102,6 +102,8 @@ def _decrypt_on_load(sender, instance, **kwargs):
 
 
 def _encrypt_before_save(sender, instance, **kwargs):
+    """The instance holds ciphertext only while it is written (post_save puts the
+    plaintext back); a save that raises leaves it with ciphertext, to be reloaded."""
     if _loaded(instance):
         instance._plaintext_extra_data = instance.extra_data
         instance.extra_data = encrypted_tokens(instance.extra_data)

@@ -40,11 +40,9 @@ class CapturingTransport(Transport):
 @pytest.fixture
 def sentry_events():
     """Start sentry-sdk with the given options; returns the events it would have sent."""
-    transports = []
 
     def start(**options):
         transport = CapturingTransport()
-        transports.append(transport)
         sentry_sdk.init(dsn="https://public@sentry.invalid/1", transport=transport, **options)
         return transport.events
 
