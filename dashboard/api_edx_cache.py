@@ -168,9 +168,11 @@ def refresh_tokens(links):
         for link, answer in concurrently(grant, todo, settings.FREEZE_LEARNER_CONCURRENCY):
             if isinstance(answer, SocialAuthBaseException):
                 code = getattr(answer, "code", None) or type(answer).__name__
-                errors[link.user_id] = EdxRefreshError(
+                error = EdxRefreshError(
                     STAGE_TOKEN_REFRESH, code, getattr(answer, "status_code", None)
                 )
+                error.__cause__ = answer  # what social-core said, for whoever debugs it
+                errors[link.user_id] = error
             elif isinstance(answer, Exception):
                 errors[link.user_id] = learner_error(answer, STAGE_TOKEN_REFRESH)
             else:
