@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GRADEFREEZE_VAR_DIR", BASE_DIR / "var"))
@@ -102,8 +103,30 @@ EDX_REQUEST_TIMEOUT = float(os.environ.get("EDX_REQUEST_TIMEOUT", "10"))
 # Refresh an access token this many seconds before it expires.
 EDX_TOKEN_REFRESH_MARGIN = int(os.environ.get("EDX_TOKEN_REFRESH_MARGIN", "300"))
 
+# Timeouts and 5xx answers to GET requests are retried this many times, waiting
+# EDX_RETRY_BACKOFF * 2**n seconds plus up to EDX_RETRY_BACKOFF of jitter in between.
+EDX_RETRIES = int(os.environ.get("EDX_RETRIES", "3"))
+EDX_RETRY_BACKOFF = float(os.environ.get("EDX_RETRY_BACKOFF", "0.5"))
+# An OAuth client with staff rights on the LMS (client-credentials grant): with one,
+# a run is frozen course-wide, reading the run's grades and enrollments by pages.
+EDXORG_STAFF_CLIENT_ID = os.environ.get("EDXORG_STAFF_CLIENT_ID", "")
+EDXORG_STAFF_CLIENT_SECRET = os.environ.get("EDXORG_STAFF_CLIENT_SECRET", "")
+
 # Freezing.
+# How a run is read from the LMS when the run itself says "auto": "course_wide",
+# "per_learner", or "auto" (course-wide when a staff client is configured).
+FREEZE_MODE = os.environ.get("FREEZE_MODE", "auto")
+if FREEZE_MODE not in ("auto", "course_wide", "per_learner"):
+    raise ImproperlyConfigured(
+        f"FREEZE_MODE is {FREEZE_MODE!r}: use auto, course_wide or per_learner"
+    )
+# Per-learner mode: learners per chunk task, and learners read at once within a task.
 FREEZE_CHUNK_SIZE = int(os.environ.get("FREEZE_CHUNK_SIZE", "50"))
+FREEZE_LEARNER_CONCURRENCY = int(os.environ.get("FREEZE_LEARNER_CONCURRENCY", "10"))
+# Course-wide mode: learners per page of the run's grades (a page is a chunk task),
+# and requests in flight at once within a chunk.
+FREEZE_PAGE_SIZE = int(os.environ.get("FREEZE_PAGE_SIZE", "1000"))
+FREEZE_PAGE_CONCURRENCY = int(os.environ.get("FREEZE_PAGE_CONCURRENCY", "32"))
 # Chunks without progress for this long are taken as lost (a dead worker), not running.
 FREEZE_STALL_SECONDS = int(os.environ.get("FREEZE_STALL_SECONDS", "900"))
 FREEZE_SCHEDULE_SECONDS = int(os.environ.get("FREEZE_SCHEDULE_SECONDS", "300"))
@@ -136,8 +159,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
+# Security and secrets: production (DEBUG off) is HTTPS-only by default; behind a
+# proxy that terminates TLS set SECURE_PROXY_SSL_HEADER (e.g. HTTP_X_FORWARDED_PROTO).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Learners' edX tokens are encrypted at rest (dashboard.edx_tokens) with these Fernet
+# keys: the first encrypts, all decrypt. Unset, a development key published here is
+# used, which `check --deploy` refuses.
+DEVELOPMENT_TOKEN_ENCRYPTION_KEY = "Z3JhZGVmcmVlemUtZGV2ZWxvcG1lbnQta2V5LW9ubHk="
+TOKEN_ENCRYPTION_KEYS = [
+    key.strip() for key in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if key.strip()
+] or [DEVELOPMENT_TOKEN_ENCRYPTION_KEY]
+
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 if SENTRY_DSN:
     import sentry_sdk
 
-    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
+    from gradefreeze.redaction import sentry_options
+
+    sentry_sdk.init(dsn=SENTRY_DSN, **sentry_options())

@@ -9,11 +9,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.factories import FinalGradeFactory
+from tests.integration.conftest import COURSE_KEY
 from tests.unit.test_bad_command_input import COURSE_RUN_COMMANDS, table_contents
 
 pytestmark = pytest.mark.integration
 
-ALL_COMMANDS = [*COURSE_RUN_COMMANDS, "seed_demo"]
+ALL_COMMANDS = [*COURSE_RUN_COMMANDS, "seed_demo", "reencrypt_edx_tokens"]
 
 
 @pytest.fixture
@@ -61,7 +62,7 @@ def test_a_bad_course_key(manage, command, key, message):
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize("command", ALL_COMMANDS)
 def test_an_unknown_option(manage, command):
-    key = [] if command == "seed_demo" else ["course-v1:MITx+Analog+Learning+200+Jan_2015"]
+    key = [] if command in ("seed_demo", "reencrypt_edx_tokens") else [COURSE_KEY]
     assert_one_line_error(manage(command, *key, "--bogus"), "unrecognized arguments: --bogus")
 
 
@@ -75,7 +76,7 @@ def test_an_unknown_option(manage, command):
     ids=["verbosity", "colors"],
 )
 def test_bad_django_options(manage, args, message):
-    result = manage("freeze_final_grades", "course-v1:MITx+Analog+Learning+200+Jan_2015", *args)
+    result = manage("freeze_final_grades", COURSE_KEY, *args)
     assert_one_line_error(result, message)
 
 
@@ -114,7 +115,7 @@ def test_seed_demo_bad_input(manage, args, message):
 )
 def test_any_key_and_option_at_the_shell(manage, command, key, option):
     """Option names of four letters or more: none abbreviates --help, --version or --settings."""
-    assume(not key.startswith("-") and key.strip() != "course-v1:MITx+Analog+Learning+200+Jan_2015")
+    assume(not key.startswith("-") and key.strip() != COURSE_KEY)
     assume(
         option is None
         or not any(

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
+from courses.models import CourseRun
 from demo.api import seed_course_run, seed_learners
 from grades import api
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
@@ -202,3 +203,15 @@ def test_in_process_retry_freezes_the_failed_learners_and_completes_the_run(star
         ("created", f"task freeze_chunk {key}"),
         ("created", f"task freeze_chunk {key}"),
     ]
+
+
+def test_a_course_wide_run_is_retried_learner_by_learner_and_keeps_its_mode(
+    grading_status, django_capture_on_commit_callbacks
+):
+    grading_status.mode = CourseRun.COURSE_WIDE
+    grading_status.listed = False
+    grading_status.save()
+    _, freeze_round, _ = retry(grading_status.course_run, django_capture_on_commit_callbacks)
+    assert freeze_round.mode == CourseRun.PER_LEARNER
+    grading_status.refresh_from_db()
+    assert (grading_status.mode, grading_status.listed) == (CourseRun.COURSE_WIDE, True)

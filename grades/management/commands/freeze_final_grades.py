@@ -50,8 +50,9 @@ class Command(OperatorCommand):
 
     def freeze_in_process(self, course_run):
         """No broker: the chunks run here, so show their progress as they finish."""
+        mode = api.freeze_mode_of(course_run).replace("_", "-")
         self.stdout.write(
-            f"Freezing {course_run.edx_course_key} in-process (no broker configured)."
+            f"Freezing {course_run.edx_course_key} in-process (no broker configured), {mode}."
         )
         with chunk_progress(self.stdout):
             tasks.freeze_course_run.delay(course_run.id)
