@@ -209,7 +209,6 @@ def test_a_course_wide_run_is_retried_learner_by_learner_and_keeps_its_mode(
     grading_status, django_capture_on_commit_callbacks
 ):
     grading_status.mode = CourseRun.COURSE_WIDE
-    grading_status.listed = False
     grading_status.save()
     _, freeze_round, _ = retry(grading_status.course_run, django_capture_on_commit_callbacks)
     assert freeze_round.mode == CourseRun.PER_LEARNER
