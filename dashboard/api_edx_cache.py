@@ -264,10 +264,14 @@ def read_learners(users, course_runs=None):
         enrollments = _fetch_enrollments(edx)
         enrolled = [known_runs[key] for key in enrollments if key in known_runs]
         runs = enrolled if course_runs is None else course_runs
-        return LearnerRead(
-            user_id=link.user_id,
-            enrollments={run.pk: enrollments[run.edx_course_key] for run in enrolled},
-            grades={run.pk: fetch_grade_data(edx, link.uid, run.edx_course_key) for run in runs},
+        return check_storable(
+            LearnerRead(
+                user_id=link.user_id,
+                enrollments={run.pk: enrollments[run.edx_course_key] for run in enrolled},
+                grades={
+                    run.pk: fetch_grade_data(edx, link.uid, run.edx_course_key) for run in runs
+                },
+            )
         )
 
     reads = {}
@@ -384,6 +388,28 @@ def read_course_page(course_run, usernames):
 
 
 # Storing
+
+
+def check_storable(read):
+    """The read, if the database can store it; else a malformed answer of that learner.
+
+    Valid JSON may hold text that PostgreSQL's jsonb refuses (NUL, lone surrogates):
+    caught here, it fails one learner instead of the chunk's whole write.
+    """
+    records = [*read.enrollments.values()]
+    for grade_data in read.grades.values():
+        records += [grade_data.current_grade, grade_data.certificate]
+    for record in records:
+        if record is None or record is UNREAD:
+            continue
+        text = json.dumps(record, ensure_ascii=False)
+        if "\\u0000" in text:
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from None
+    return read
 
 
 def _upsert(model, rows):

@@ -28,6 +28,7 @@ from dashboard.api_edx_cache import (
     EdxRefreshError,
     GradeData,
     LearnerRead,
+    check_storable,
     course_grade_pages,
     read_course_page,
     read_learners,
@@ -468,6 +469,11 @@ def freeze_course_page(grading_status, records):
             },
             all_enrollments=False,
         )
+        try:
+            check_storable(read)
+        except EdxRefreshError as error:
+            errors[user_id] = error
+            continue
         if enrollment is not None and enrollment.get("is_active") is True:
             reads[user_id] = read
         else:

@@ -242,3 +242,15 @@ def test_per_learner_mode_still_needs_each_learners_token(course_run, start_sand
     status = freeze(course_run)
     assert (status.mode, status.frozen, status.failed) == (CourseRun.PER_LEARNER, 6, 2)
     assert get_user_model().objects.count() == 8
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\udfe0b"], ids=["NUL", "lone surrogate"])
+def test_text_the_database_cannot_store_fails_that_learner_only(course_run, start_sandbox, text):
+    dataset = dataset_of(4, revoked=0)
+    dataset["learners"]["learner00002"]["grades"][0]["note"] = text
+    seed_learners(dataset)
+    start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.frozen, status.failed) == (3, 1)
+    failure = FreezeFailure.objects.get()
+    assert (failure.user.username, failure.reason) == ("learner00002", "malformed_response")

@@ -141,13 +141,6 @@ def test_a_malformed_learner_fails_alone(lms, course_run, learner):
     )
 
 
-@pytest.mark.xfail(
-    "os.environ.get('DATABASE_URL', '').startswith('postgres')",
-    strict=True,
-    reason="PostgreSQL's jsonb refuses \\u0000 and lone surrogates: the cache write raises "
-    "DataError, which the chunk records as an unexpected failure and reports to Sentry "
-    "(dashboard/api_edx_cache.py)",
-)
 @pytest.mark.parametrize("text", ["a\x00b", "a\udfe0b"], ids=["NUL", "lone surrogate"])
 def test_text_jsonb_refuses_is_not_a_database_error(lms, course_run, text):
     learner = template()
