@@ -143,9 +143,9 @@ def test_a_malformed_learner_fails_alone(lms, course_run, learner):
 
 @pytest.mark.parametrize("text", ["a\x00b", "a\udfe0b"], ids=["NUL", "lone surrogate"])
 def test_text_jsonb_refuses_is_not_a_database_error(lms, course_run, text):
-    learner = template()
-    learner["grades"][0]["note"] = text
-    user, _ = add_learner(lms, learner)
+    user, learner = add_learner(lms, template())
+    learner["grades"][0]["note"] = text  # what the LMS says now, not what the platform cached
+    lms.put_learner(user.username, learner)
     try:
         freeze_user_final_grade(user, course_run)
     except EdxRefreshError as error:
