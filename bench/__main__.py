@@ -5,6 +5,7 @@ import json
 import os
 import sys
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def say(message):
 def main(argv=None) -> int:
     args = parse_args(argv)
     sample = min(args.baseline_sample, args.learners)
-    queue = "gradefreeze-bench"
+    # A queue of this run's own: no task left over from an interrupted run can reach it.
+    queue = f"gradefreeze-bench-{uuid.uuid4().hex[:8]}"
     os.environ.update(
         DJANGO_SETTINGS_MODULE="gradefreeze.settings",
         DATABASE_URL=args.database_url,
@@ -104,7 +106,6 @@ def main(argv=None) -> int:
 
     say(f"database {args.database_url}: dropping and creating it, migrating")
     seeding.recreate_database(args.database_url)
-    redis.Redis.from_url(args.redis_url).flushdb()
     django.setup()
     from django.core.management import call_command
 
@@ -133,6 +134,7 @@ def main(argv=None) -> int:
         results = run_modes(bench, args.modes, seeded["runs"])
     finally:
         sandbox.stop()
+        redis.Redis.from_url(args.redis_url).delete(queue)
 
     figures = {
         "learners": args.learners,

@@ -17,8 +17,6 @@ from grades.api import compute_final_grade, population, revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import DEFAULT_CLIENT
 
-SQL_COUNTER_KEY = "gradefreeze-bench:sql-statements"
-
 
 @dataclass(frozen=True)
 class Mode:
@@ -61,13 +59,13 @@ def run_mode(mode, bench) -> dict:
     revert_freeze(course_run)
     expire_learner_tokens()
     counter = redis.Redis.from_url(bench.redis_url)
-    counter.delete(SQL_COUNTER_KEY)
+    counter_key = f"{bench.queue}:sql-statements:{mode.name}"
     bench.sandbox.reset_stats()
     worker = WorkerProcess(
         f"bench-{mode.name}",
         bench.queue,
         bench.worker_concurrency,
-        {**bench.worker_env, **mode.env, "GRADEFREEZE_SQL_COUNTER": SQL_COUNTER_KEY},
+        {**bench.worker_env, **mode.env, "GRADEFREEZE_SQL_COUNTER": counter_key},
         bench.var_dir / f"worker-{mode.name}.log",
     )
     try:
@@ -84,7 +82,7 @@ def run_mode(mode, bench) -> dict:
     finally:
         worker.stop()
     check = check_freeze(course_run, bench.dataset)
-    statements = int(counter.get(SQL_COUNTER_KEY) or 0)
+    statements = int(counter.getdel(counter_key) or 0)
     reverting = time.monotonic()
     revert_freeze(course_run)
     learners = check["population"]
