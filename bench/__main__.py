@@ -96,7 +96,6 @@ def main(argv=None) -> int:
     )
     import django
     import redis
-    import uvloop  # noqa: F401 - the floor's client loop; fail early if missing
 
     from bench import report, seeding
 

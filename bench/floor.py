@@ -149,12 +149,10 @@ CANDIDATE_CONCURRENCY = (64, 128, 256, 512)
 
 def measure_floor(bench, course_run) -> dict:
     """Pick the best concurrency on a sample of certificates, then time the floor at it."""
-    import uvloop
-
     learners = len(bench.dataset["learners"])
     probe = list(bench.dataset["learners"])[: min(learners, max(2000, learners // 20))]
     rates = {
-        concurrency: uvloop.run(
+        concurrency: asyncio.run(
             certificate_rate(bench.sandbox.url, course_run.edx_course_key, probe, concurrency)
         )
         for concurrency in CANDIDATE_CONCURRENCY
@@ -164,7 +162,7 @@ def measure_floor(bench, course_run) -> dict:
     bench.sandbox.reset_stats()
     sandbox_cpu = bench.sandbox.cpu_seconds()
     started = time.monotonic()
-    grades, enrollments, certificates = uvloop.run(
+    grades, enrollments, certificates = asyncio.run(
         fetch_run(bench.sandbox.url, course_run.edx_course_key, learners, best)
     )
     rows = copy_final_rows(bench.database_url, course_run, grades, enrollments, certificates)
