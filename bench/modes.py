@@ -78,7 +78,7 @@ def run_mode(mode, bench) -> dict:
         wall = (completed_on - started).total_seconds()
         sandbox_cpu = bench.sandbox.cpu_seconds() - sandbox_cpu
         lms = bench.sandbox.stats()
-        peak_rss = rss.stop()
+        peak_rss, peak_pss = rss.stop(), rss.peak_pss
     finally:
         worker.stop()
     check = check_freeze(course_run, bench.dataset)
@@ -99,6 +99,7 @@ def run_mode(mode, bench) -> dict:
         "sql_statements": statements,
         "sql_statements_per_learner": round(statements / learners, 2),
         "worker_peak_rss_mb": round(peak_rss / 2**20, 1),
+        "worker_peak_pss_mb": round(peak_pss / 2**20, 1),
         "sandbox_cpu_share": round(sandbox_cpu / wall, 2),
         "check": check,
         "revert_s": round(time.monotonic() - reverting, 2),

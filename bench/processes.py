@@ -13,7 +13,6 @@ from pathlib import Path
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -137,23 +136,31 @@ def process_tree(root: int) -> list[int]:
     return tree
 
 
-def tree_rss_bytes(root: int) -> int:
-    """Resident memory of a process tree: the sum of its processes' RSS."""
-    total = 0
+def tree_memory_bytes(root: int) -> tuple[int, int]:
+    """Memory of a process tree: the sum of its processes' RSS, and of their PSS (pages
+    shared by forked processes counted once, split between them)."""
+    rss = pss = 0
     for pid in process_tree(root):
         try:
-            statm = Path(f"/proc/{pid}/statm").read_bytes()
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        total += int(statm.split()[1]) * _PAGE_SIZE
-    return total
+        for line in rollup.splitlines():
+            name, _, value = line.partition(":")
+            if name == "Rss":
+                rss += int(value.split()[0]) * 1024
+            elif name == "Pss":
+                pss += int(value.split()[0]) * 1024
+    return rss, pss
 
 
 class PeakRss:
-    """Samples a process tree's RSS every `interval` seconds in a thread; keeps the peak."""
+    """Samples a process tree's memory every `interval` seconds in a thread; keeps the
+    peak RSS (and the peak PSS in `peak_pss`)."""
 
     def __init__(self, root: int, interval: float = 0.1) -> None:
         self.peak = 0
+        self.peak_pss = 0
         self._root = root
         self._interval = interval
         self._stopping = threading.Event()
@@ -162,7 +169,9 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stopping.is_set():
-            self.peak = max(self.peak, tree_rss_bytes(self._root))
+            rss, pss = tree_memory_bytes(self._root)
+            self.peak = max(self.peak, rss)
+            self.peak_pss = max(self.peak_pss, pss)
             self._stopping.wait(self._interval)
 
     def stop(self) -> int:
