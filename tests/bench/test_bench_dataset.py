@@ -19,17 +19,6 @@ def test_the_sample_learners_are_also_enrolled_and_graded_in_the_sample_run():
         assert _course_ids(learner, "enrollments") == [RUN_KEY]
 
 
-def test_audit_learners_hold_no_certificate():
-    dataset = bench_dataset(learners=200, sample=0)
-    audit = [
-        learner
-        for learner in dataset["learners"].values()
-        if learner["enrollments"][0]["mode"] == "audit"
-    ]
-    assert audit
-    assert all(learner["certificates"] == [] for learner in audit)
-
-
 def test_about_forty_percent_of_the_learners_pass():
     dataset = bench_dataset(learners=2000, sample=0)
     passed = sum(
