@@ -136,6 +136,7 @@ def main(argv=None) -> int:
         redis.Redis.from_url(args.redis_url).delete(queue)
 
     figures = {
+        "commit": _commit(),
         "learners": args.learners,
         "baseline_sample": sample,
         "latency_ms": args.latency_ms,
@@ -169,6 +170,15 @@ def run_modes(bench, modes, runs) -> dict:
             f"({result['learners_per_s']}/s), check {'ok' if result['check']['ok'] else 'FAILED'}"
         )
     return results
+
+
+def _commit():
+    import subprocess
+
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    return found.stdout.strip() or None
 
 
 def _passed_share(results):

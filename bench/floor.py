@@ -1,121 +1,43 @@
-"""The floor: the least any freeze of the run must do, done as fast as one process can.
+"""The floor: the least any freeze of the run must do, done as fast as we can.
 
 Every grade page and enrollment of the run and the certificate of every learner who can
-hold one, fetched with `concurrency` requests in flight, then the final rows (user id, run
-id, grade, passed, paid) COPYed into a PostgreSQL table. Nothing else: no per-learner
-bookkeeping, no audit, no Celery.
+hold one, fetched with a fixed number of requests in flight, the certificates split over
+as many processes as the worker has, then the final rows (user id, run id, grade,
+passed, paid) COPYed into a PostgreSQL table. Nothing else: no per-learner bookkeeping,
+no audit, no Celery.
 """
 
 import asyncio
-import math
+import multiprocessing
+import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 
-import aiohttp
 import psycopg
 
-from bench.lms_load import staff_token
+from bench import lms_reads
 from grades.api import compute_final_grade
 
-GRADES_PAGE_SIZE = 1000
-# Usernames per enrollments request: 400 of them keep the URL under the 8 KiB a request
-# line may have.
-ENROLLMENT_BATCH = 400
 FLOOR_TABLE = "bench_floor_final_grade"
+CANDIDATE_CONCURRENCY = (32, 64, 128, 256)
 
 
-async def _pool(items, concurrency, fetch):
-    """Call `fetch` on every item with at most `concurrency` calls in flight; in order."""
-    results = [None] * len(items)
-    position = iter(range(len(items)))
-
-    async def work():
-        for index in position:
-            results[index] = await fetch(items[index])
-
-    await asyncio.gather(*(work() for _ in range(min(concurrency, len(items)) or 1)))
-    return results
+def _split(items, parts):
+    return [items[i::parts] for i in range(parts)]
 
 
-class FloorClient:
-    """The run's grades, enrollments and certificates over one aiohttp session."""
-
-    def __init__(self, session, url, course_key, concurrency):
-        self.session = session
-        self.url = url.rstrip("/")
-        self.course_key = course_key
-        self.concurrency = concurrency
-        self.headers = {}
-
-    async def authenticate(self):
-        self.headers = {"Authorization": f"Bearer {await staff_token(self.session, self.url)}"}
-
-    async def _get(self, path, params=None, missing_ok=False):
-        async with self.session.get(self.url + path, params=params, headers=self.headers) as r:
-            if missing_ok and r.status == 404:
-                return None
-            r.raise_for_status()
-            return await r.json(content_type=None)
-
-    async def grades(self, learners):
-        pages = range(1, max(math.ceil(learners / GRADES_PAGE_SIZE), 1) + 1)
-        path = f"/api/grades/v1/courses/{self.course_key}/"
-
-        async def page(number):
-            params = {"page": number, "page_size": GRADES_PAGE_SIZE}
-            return (await self._get(path, params))["results"]
-
-        found = await _pool(list(pages), self.concurrency, page)
-        return [grade for rows in found for grade in rows]
-
-    async def enrollments(self, usernames):
-        batches = [
-            usernames[i : i + ENROLLMENT_BATCH] for i in range(0, len(usernames), ENROLLMENT_BATCH)
-        ]
-
-        async def batch(names):
-            params = {
-                "course_id": self.course_key,
-                "username": ",".join(names),
-                "page_size": ENROLLMENT_BATCH,
-            }
-            return (await self._get("/api/enrollment/v1/enrollments", params))["results"]
-
-        pages = await _pool(batches, self.concurrency, batch)
-        return {row["user"]: row for rows in pages for row in rows}
-
-    async def certificates(self, usernames):
-        async def certificate(username):
-            path = f"/api/certificates/v0/certificates/{username}/courses/{self.course_key}/"
-            return await self._get(path, missing_ok=True)
-
-        found = await _pool(usernames, self.concurrency, certificate)
-        return dict(zip(usernames, found, strict=True))
-
-
-def _session(concurrency):
-    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
-
-
-async def certificate_rate(url, course_key, usernames, concurrency) -> float:
-    """Certificates a second at this concurrency (to pick the floor's best one)."""
-    async with _session(concurrency) as session:
-        client = FloorClient(session, url, course_key, concurrency)
-        await client.authenticate()
-        started = time.monotonic()
-        await client.certificates(usernames)
-        return len(usernames) / (time.monotonic() - started)
-
-
-async def fetch_run(url, course_key, learners, concurrency):
-    """Everything the freeze of the run needs from the LMS: (grades, enrollments, certs)."""
-    async with _session(concurrency) as session:
-        client = FloorClient(session, url, course_key, concurrency)
-        await client.authenticate()
-        grades = await client.grades(learners)
-        enrollments = await client.enrollments([g["username"] for g in grades])
-        can_hold = [name for name, e in enrollments.items() if e["mode"] != "audit"]
-        certificates = await client.certificates(can_hold)
-    return grades, enrollments, certificates
+def fetch_certificates(pool, processes, url, course_key, usernames, concurrency) -> dict:
+    """username -> certificate or None, fetched by `processes` processes at once."""
+    found = {}
+    for part in pool.map(
+        lms_reads.certificates,
+        *zip(
+            *[(url, course_key, share, concurrency) for share in _split(usernames, processes)],
+            strict=True,
+        ),
+    ):
+        found.update(part)
+    return found
 
 
 def prepare_table(database_url):
@@ -144,27 +66,33 @@ def copy_final_rows(database_url, course_run, grades, enrollments, certificates)
     return len(grades)
 
 
-CANDIDATE_CONCURRENCY = (64, 128, 256, 512)
-
-
 def measure_floor(bench, course_run) -> dict:
     """Pick the best concurrency on a sample of certificates, then time the floor at it."""
+    processes = bench.worker_concurrency
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(lms_reads.ready, range(processes)))
+        return _measure_floor(bench, course_run, pool, processes)
+
+
+def _measure_floor(bench, course_run, pool, processes) -> dict:
+    url, key = bench.sandbox.url, course_run.edx_course_key
     learners = len(bench.dataset["learners"])
     probe = list(bench.dataset["learners"])[: min(learners, max(2000, learners // 20))]
-    rates = {
-        concurrency: asyncio.run(
-            certificate_rate(bench.sandbox.url, course_run.edx_course_key, probe, concurrency)
-        )
-        for concurrency in CANDIDATE_CONCURRENCY
-    }
+    rates = {}
+    for concurrency in CANDIDATE_CONCURRENCY:
+        started = time.monotonic()
+        fetch_certificates(pool, processes, url, key, probe, concurrency)
+        rates[concurrency] = len(probe) / (time.monotonic() - started)
     best = max(rates, key=rates.get)
     prepare_table(bench.database_url)
     bench.sandbox.reset_stats()
     sandbox_cpu = bench.sandbox.cpu_seconds()
     started = time.monotonic()
-    grades, enrollments, certificates = asyncio.run(
-        fetch_run(bench.sandbox.url, course_run.edx_course_key, learners, best)
+    grades, enrollments = asyncio.run(
+        lms_reads.grades_and_enrollments(url, key, learners, best * processes)
     )
+    can_hold = [name for name, e in enrollments.items() if e["mode"] != "audit"]
+    certificates = fetch_certificates(pool, processes, url, key, can_hold, best)
     rows = copy_final_rows(bench.database_url, course_run, grades, enrollments, certificates)
     wall = time.monotonic() - started
     sandbox_cpu = bench.sandbox.cpu_seconds() - sandbox_cpu
@@ -172,6 +100,7 @@ def measure_floor(bench, course_run) -> dict:
     return {
         "mode": "floor",
         "course_run": course_run.edx_course_key,
+        "processes": processes,
         "concurrency": best,
         "certificates_per_s_by_concurrency": {str(c): round(r) for c, r in rates.items()},
         "learners": rows,
@@ -185,6 +114,7 @@ def measure_floor(bench, course_run) -> dict:
         "sql_statements_per_learner": round(2 / rows, 4),
         "worker_peak_rss_mb": None,
         "sandbox_cpu_share": round(sandbox_cpu / wall, 2),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "check": check_floor_rows(bench, course_run),
     }
 

@@ -17,19 +17,8 @@ import time
 
 import aiohttp
 
-from sandbox.dataset import DEFAULT_CLIENT, DEFAULT_COURSE_KEY, generate
-
-
-async def staff_token(session: aiohttp.ClientSession, url: str) -> str:
-    """A client-credentials token of the sandbox's staff client."""
-    form = {
-        "grant_type": "client_credentials",
-        "client_id": DEFAULT_CLIENT["client_id"],
-        "client_secret": DEFAULT_CLIENT["client_secret"],
-    }
-    async with session.post(f"{url}/oauth2/access_token", data=form) as answer:
-        answer.raise_for_status()
-        return (await answer.json())["access_token"]
+from bench.lms_reads import staff_token
+from sandbox.dataset import DEFAULT_COURSE_KEY, generate
 
 
 async def _load(url, learners, connections, seconds, seed):

@@ -2,6 +2,7 @@
 and reverted."""
 
 import io
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -101,6 +102,8 @@ def run_mode(mode, bench) -> dict:
         "worker_peak_rss_mb": round(peak_rss / 2**20, 1),
         "worker_peak_pss_mb": round(peak_pss / 2**20, 1),
         "sandbox_cpu_share": round(sandbox_cpu / wall, 2),
+        # the machine is shared: how busy it was while this mode ran
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "check": check,
         "revert_s": round(time.monotonic() - reverting, 2),
     }
