@@ -155,15 +155,20 @@ def main(argv=None) -> int:
 
 def run_modes(bench, modes, runs) -> dict:
     from bench.floor import measure_floor
-    from bench.modes import MODES, run_mode
+    from bench.modes import MODES, FreezeDidNotComplete, run_mode
 
     results = {}
     for name in modes:
         say(f"{name}: running")
-        if name == "floor":
-            result = measure_floor(bench, runs[MODES["course-wide"].run_key])
-        else:
-            result = run_mode(MODES[name], bench)
+        try:
+            if name == "floor":
+                result = measure_floor(bench, runs[MODES["course-wide"].run_key])
+            else:
+                result = run_mode(MODES[name], bench)
+        except FreezeDidNotComplete as error:
+            say(f"{name}: FAILED: {error}")
+            results[name] = {"mode": name, "error": str(error), "check": {"ok": False}}
+            continue
         results[name] = result
         say(
             f"{name}: {result['learners']} learners in {result['wall_s']} s "

@@ -49,7 +49,7 @@ MODES = {
 
 
 class FreezeDidNotComplete(Exception):
-    pass
+    """The worker died, or the run was not complete in time: the mode has no figures."""
 
 
 def run_mode(mode, bench) -> dict:

@@ -25,14 +25,13 @@ def _cell(result, key, form):
 def ratios(results: dict) -> dict:
     """course-wide wall / floor wall, per-learner rate / concurrency-1 rate (when measured)."""
     found = {}
-    if "course-wide" in results and "floor" in results:
-        found["course_wide_wall_over_floor"] = round(
-            results["course-wide"]["wall_s"] / results["floor"]["wall_s"], 2
-        )
-    if "per-learner" in results and "concurrency-1" in results:
+    course_wide, floor = results.get("course-wide", {}), results.get("floor", {})
+    if "wall_s" in course_wide and "wall_s" in floor:
+        found["course_wide_wall_over_floor"] = round(course_wide["wall_s"] / floor["wall_s"], 2)
+    per_learner, baseline = results.get("per-learner", {}), results.get("concurrency-1", {})
+    if "learners_per_s" in per_learner and "learners_per_s" in baseline:
         found["per_learner_rate_over_concurrency_1"] = round(
-            results["per-learner"]["learners_per_s"] / results["concurrency-1"]["learners_per_s"],
-            2,
+            per_learner["learners_per_s"] / baseline["learners_per_s"], 2
         )
     return found
 
