@@ -130,30 +130,35 @@ def main(argv=None) -> int:
             var_dir=var_dir,
             timeout_s=args.timeout or max(600, args.learners * 0.2),
         )
-        results = run_modes(bench, args.modes, seeded["runs"])
+        figures = {
+            "commit": _commit(),
+            "learners": args.learners,
+            "baseline_sample": sample,
+            "latency_ms": args.latency_ms,
+            "worker_concurrency": args.worker_concurrency,
+            "cpus": os.cpu_count(),
+            "seed_seconds": round(seeded["seconds"], 1),
+            "results": {},
+        }
+
+        def record(results):
+            """Write the figures so far after each mode, so a long run that dies keeps them."""
+            figures.update(
+                results=results, ratios=report.ratios(results), passed_share=_passed_share(results)
+            )
+            report.write_json(out, figures)
+
+        results = run_modes(bench, args.modes, seeded["runs"], record)
     finally:
         sandbox.stop()
         redis.Redis.from_url(args.redis_url).delete(queue)
 
-    figures = {
-        "commit": _commit(),
-        "learners": args.learners,
-        "baseline_sample": sample,
-        "latency_ms": args.latency_ms,
-        "worker_concurrency": args.worker_concurrency,
-        "cpus": os.cpu_count(),
-        "seed_seconds": round(seeded["seconds"], 1),
-        "passed_share": _passed_share(results),
-        "results": results,
-        "ratios": report.ratios(results),
-    }
-    report.write_json(out, figures)
     print(report.table(results))
     print(f"figures written to {out}")
     return 0 if all(r["check"]["ok"] for r in results.values()) else 1
 
 
-def run_modes(bench, modes, runs) -> dict:
+def run_modes(bench, modes, runs, record) -> dict:
     from bench.floor import measure_floor
     from bench.modes import MODES, FreezeDidNotComplete, run_mode
 
@@ -168,8 +173,10 @@ def run_modes(bench, modes, runs) -> dict:
         except FreezeDidNotComplete as error:
             say(f"{name}: FAILED: {error}")
             results[name] = {"mode": name, "error": str(error), "check": {"ok": False}}
+            record(results)
             continue
         results[name] = result
+        record(results)
         say(
             f"{name}: {result['learners']} learners in {result['wall_s']} s "
             f"({result['learners_per_s']}/s), check {'ok' if result['check']['ok'] else 'FAILED'}"
