@@ -1,0 +1,1 @@
+"""The benchmark of the freeze (`scripts/bench`) and the sandbox's load generator."""
