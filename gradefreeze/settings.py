@@ -122,11 +122,11 @@ if FREEZE_MODE not in ("auto", "course_wide", "per_learner"):
     )
 # Per-learner mode: learners per chunk task, and learners read at once within a task.
 FREEZE_CHUNK_SIZE = int(os.environ.get("FREEZE_CHUNK_SIZE", "50"))
-FREEZE_LEARNER_CONCURRENCY = int(os.environ.get("FREEZE_LEARNER_CONCURRENCY", "10"))
+FREEZE_LEARNER_CONCURRENCY = int(os.environ.get("FREEZE_LEARNER_CONCURRENCY", "50"))
 # Course-wide mode: learners per page of the run's grades (a page is a chunk task),
 # and requests in flight at once within a chunk.
 FREEZE_PAGE_SIZE = int(os.environ.get("FREEZE_PAGE_SIZE", "1000"))
-FREEZE_PAGE_CONCURRENCY = int(os.environ.get("FREEZE_PAGE_CONCURRENCY", "32"))
+FREEZE_PAGE_CONCURRENCY = int(os.environ.get("FREEZE_PAGE_CONCURRENCY", "64"))
 # Chunks without progress for this long are taken as lost (a dead worker), not running.
 FREEZE_STALL_SECONDS = int(os.environ.get("FREEZE_STALL_SECONDS", "900"))
 FREEZE_SCHEDULE_SECONDS = int(os.environ.get("FREEZE_SCHEDULE_SECONDS", "300"))

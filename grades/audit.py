@@ -151,3 +151,38 @@ def insert_final_grades(course_run, values):
         ],
     )
     return len(inserted)
+
+
+DELETE_BATCH = 10_000
+
+
+def audited_delete(queryset):
+    """Delete these final grades, auditing each deleted row; set-based, all or nothing."""
+    with transaction.atomic(using=queryset.db):
+        rows = list(
+            queryset.select_for_update().values_list(
+                "id", "user_id", "course_run_id", "grade", "passed", "paid"
+            )
+        )
+        now, actor = timezone.now(), current_actor()
+        insert_rows(
+            FinalGradeAudit,
+            [
+                {
+                    "final_grade_id": final_grade_id,
+                    "user_id": user_id,
+                    "course_run_id": course_run_id,
+                    "action": FinalGradeAudit.DELETED,
+                    "actor": actor,
+                    "acted_on": now,
+                    "before": {"grade": grade, "passed": passed, "paid": paid},
+                    "after": None,
+                }
+                for final_grade_id, user_id, course_run_id, grade, passed, paid in rows
+            ],
+        )
+        deleted = 0
+        for start in range(0, len(rows), DELETE_BATCH):
+            ids = [row[0] for row in rows[start : start + DELETE_BATCH]]
+            deleted += FinalGrade.objects.filter(pk__in=ids)._raw_delete(queryset.db)
+    return deleted, {FinalGrade._meta.label: deleted} if deleted else {}

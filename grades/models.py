@@ -17,12 +17,26 @@ __all__ = [
 
 
 class FinalGradeQuerySet(models.QuerySet):
-    """Bulk writes skip the model's signals, so they audit themselves or are refused."""
+    """Bulk writes skip the model's signals, so they audit themselves or are refused.
+
+    A queryset's delete() (the runbook's revert) audits every row it deletes in one
+    statement instead of a signal per row: 100,000 grades revert in seconds.
+    """
 
     def update(self, **kwargs):
         from grades.audit import audited_update
 
         return audited_update(self, kwargs, super().update)
+
+    def delete(self):
+        if self.query.is_sliced:
+            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+        from grades.audit import audited_delete
+
+        return audited_delete(self)
+
+    delete.alters_data = True
+    delete.queryset_only = True
 
     def bulk_create(self, objs, *args, **kwargs):
         if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
