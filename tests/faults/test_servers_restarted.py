@@ -1,0 +1,44 @@
+"""Redis and PostgreSQL restarted mid-run: the workers and beat reconnect and it completes."""
+
+import pytest
+
+from tests.faults.conftest import (
+    assert_end_state,
+    population_dataset,
+    wait_for_complete,
+    wait_for_frozen,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+
+def revoked(dataset):
+    return {name for name, learner in dataset["learners"].items() if learner.get("revoked")}
+
+
+def test_redis_restarted_mid_run_loses_the_queued_chunks_and_the_run_still_completes(
+    platform, demo_run, private_redis
+):
+    dataset = population_dataset()
+    lms = platform(dataset, latency_ms=5)
+    lms.start_beat()
+    lms.start_worker(concurrency=4)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
+    private_redis.restart(down_seconds=3)
+    wait_for_complete(demo_run)
+    assert set(assert_end_state(lms, demo_run, dataset)) == revoked(dataset)
+
+
+def test_postgresql_restarted_mid_run_and_the_run_still_completes(
+    platform, demo_run, private_postgres
+):
+    dataset = population_dataset()
+    lms = platform(dataset, latency_ms=5)
+    lms.start_beat()
+    lms.start_worker(concurrency=4)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
+    private_postgres.restart(down_seconds=3)
+    wait_for_complete(demo_run)
+    assert set(assert_end_state(lms, demo_run, dataset)) == revoked(dataset)

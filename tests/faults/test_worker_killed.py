@@ -1,0 +1,50 @@
+"""Workers killed with SIGKILL mid-run: the run is picked up again and completes."""
+
+import random
+import time
+
+import pytest
+
+from tests.faults.conftest import (
+    assert_end_state,
+    is_complete,
+    kill_group,
+    population_dataset,
+    wait_for_complete,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+KILLS = 4
+CONCURRENCY = 4
+
+
+def test_a_worker_killed_again_and_again_leaves_each_learner_frozen_once_or_failed(
+    platform, demo_run
+):
+    dataset = population_dataset()
+    lms = platform(dataset, latency_ms=5)
+    lms.start_beat()
+    worker = lms.start_worker(concurrency=CONCURRENCY)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    dice = random.Random()
+    seed = dice.randrange(10**6)
+    dice.seed(seed)
+    killed = 0
+    for _ in range(KILLS):
+        time.sleep(dice.uniform(3, 8))
+        if is_complete(demo_run):
+            break
+        kill_group(worker)
+        killed += 1
+        worker = lms.start_worker(concurrency=CONCURRENCY)
+    assert killed >= 2, f"the run completed after {killed} kills (seed {seed})"
+    wait_for_complete(demo_run)
+    failures = assert_end_state(lms, demo_run, dataset)
+    revoked = {name for name, learner in dataset["learners"].items() if learner.get("revoked")}
+    # A kill between the LMS rotating a learner's refresh token and the commit of the
+    # new pair loses that learner's grant: at most one per pool process per kill, and
+    # recorded with its reason (the learner must link their edX account again).
+    lost_grants = {name: failures[name] for name in set(failures) - revoked}
+    assert set(lost_grants.values()) <= {("token_refresh", "invalid_grant", 400)}
+    assert len(lost_grants) <= killed * CONCURRENCY
