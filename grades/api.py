@@ -14,7 +14,7 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -265,6 +265,10 @@ def freeze_users(grading_status, user_ids):
         except (EdxRefreshError, FinalGradeError) as error:
             record_failure(grading_status, user, error.stage, error.reason, error.http_status)
             failed += 1
+        except (OperationalError, InterfaceError):
+            # The database is away, not the learner at fault: the chunk fails and its
+            # learners stay left for the next round.
+            raise
         except Exception as error:  # one learner's bug must not stop the others
             # Logged at ERROR level, which Sentry's logging integration reports.
             log.exception("unexpected failure freezing user %s in %s", user.pk, course_run)

@@ -21,7 +21,9 @@ def freeze_course_run(course_run_id):
     return api.freeze_course_run(course_run, send_chunks)
 
 
-@shared_task
+# Nobody reads a chunk's result, and storing it must not fail a chunk whose work is
+# done when Redis is away for a moment.
+@shared_task(ignore_result=True)
 def freeze_chunk(grading_status_id, round_number, index, user_ids):
     """Freeze a chunk of learners; the round's last chunk reconciles the run."""
     grading_status = api.current_round(grading_status_id, round_number)
