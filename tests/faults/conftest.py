@@ -38,7 +38,10 @@ FREEZE_ENV = {
     "FREEZE_STALL_SECONDS": 10,
     "FREEZE_CHUNK_SIZE": 25,
 }
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# Debian's layout: the server's programs are not on PATH.
+PG_BIN = Path(
+    os.environ.get("PG_BIN") or max(Path("/usr/lib/postgresql").glob("*/bin"), default="/usr/bin")
+)
 PAID = {"verified", "honor"}
 
 

@@ -2,6 +2,7 @@
 
 import pytest
 
+from grades.models import CourseRunGradingStatus
 from tests.faults.conftest import (
     assert_end_state,
     population_dataset,
@@ -28,6 +29,8 @@ def test_redis_restarted_mid_run_loses_the_queued_chunks_and_the_run_still_compl
     private_redis.restart(down_seconds=3)
     wait_for_complete(demo_run)
     assert set(assert_end_state(lms, demo_run, dataset)) == revoked(dataset)
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    assert rounds >= 2, "the periodic task sends the chunks Redis lost again, as a new round"
 
 
 def test_postgresql_restarted_mid_run_and_the_run_still_completes(
