@@ -40,7 +40,12 @@ FREEZE_ENV = {
 }
 # Debian's layout: the server's programs are not on PATH.
 PG_BIN = Path(
-    os.environ.get("PG_BIN") or max(Path("/usr/lib/postgresql").glob("*/bin"), default="/usr/bin")
+    os.environ.get("PG_BIN")
+    or max(
+        Path("/usr/lib/postgresql").glob("[0-9]*/bin"),
+        key=lambda path: int(path.parent.name),
+        default="/usr/bin",
+    )
 )
 PAID = {"verified", "honor"}
 
