@@ -33,6 +33,21 @@ class CourseRun(models.Model):
         null=True, blank=True, help_text="UTC. Final grades are frozen once this date has passed."
     )
 
+    AUTO = "auto"
+    COURSE_WIDE = "course_wide"
+    PER_LEARNER = "per_learner"
+    FREEZE_MODE_CHOICES = [
+        (AUTO, "as configured (FREEZE_MODE)"),
+        (COURSE_WIDE, "course-wide, with the staff client"),
+        (PER_LEARNER, "per learner, with each learner's token"),
+    ]
+    freeze_mode = models.CharField(
+        max_length=16,
+        choices=FREEZE_MODE_CHOICES,
+        default=AUTO,
+        help_text="How the freeze reads this run's grades from edX.",
+    )
+
     def __str__(self):
         return self.edx_course_key
 

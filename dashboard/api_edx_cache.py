@@ -1,24 +1,44 @@
-"""Refreshing the platform's cache of a learner's edX data with the learner's own token."""
+"""Reading what edX says about learners, and keeping it in the platform's cache.
+
+Two ways to read, one way to store:
+- per learner, with each learner's own token (refreshed first), for any platform;
+- course-wide, with a staff client's token: a run's grades by pages, its enrollments
+  by batches of usernames, and certificates only for learners who can hold one.
+Either way the network is read first, many requests in flight at once, and what was
+read is written set-based in one transaction, so the cache never mixes two reads and
+a fault leaves it as it was.
+"""
 
 import contextlib
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from edx_api.client import EdxApi
 from social_core.exceptions import SocialAuthBaseException
+from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from courses.models import CourseRun
+from dashboard.lms_client import StaffTokenError, concurrently, edx_client, staff_edx_client
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+from gradefreeze.bulk_writes import insert_rows
+
+log = logging.getLogger(__name__)
 
 EDX_PROVIDER = "edxorg"
 
 STAGE_TOKEN_REFRESH = "token_refresh"
 STAGE_CACHE_REFRESH = "cache_refresh"
+STAGE_UNEXPECTED = "unexpected"
+
+# edX gives no certificate to audit learners (only audit_passing/audit_notpassing).
+NO_CERTIFICATE_MODES = frozenset({"audit"})
+# The enrollments listing takes at most this many usernames (and answers 100 a page).
+USERNAMES_PER_REQUEST = 100
 
 
 class EdxRefreshError(Exception):
@@ -31,6 +51,10 @@ class EdxRefreshError(Exception):
         self.http_status = http_status
 
 
+# A certificate the course-wide read did not ask for: the cache keeps what it had.
+UNREAD = object()
+
+
 @dataclass(frozen=True)
 class GradeData:
     """What edX said about one learner in one course run; None where edX has nothing."""
@@ -39,12 +63,59 @@ class GradeData:
     current_grade: dict | None
 
 
-def _edx_link(user, lock=False):
-    links = user.social_auth.filter(provider=EDX_PROVIDER)
-    link = (links.select_for_update() if lock else links).first()
-    if link is None:
-        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
-    return link
+@dataclass
+class LearnerRead:
+    """What edX said about one learner: enrollments and grade data by course run id.
+
+    `all_enrollments` says the enrollments are every one the learner has (a per-learner
+    read), so cached enrollments of other runs are gone; a course-wide read covers only
+    the runs it read.
+    """
+
+    user_id: int
+    enrollments: dict = field(default_factory=dict)
+    grades: dict = field(default_factory=dict)
+    all_enrollments: bool = True
+
+
+@contextlib.contextmanager
+def edx_errors(stage=STAGE_CACHE_REFRESH):
+    """Turn what requests and edx-api-client raise into EdxRefreshError of `stage`."""
+    try:
+        yield
+    except requests.JSONDecodeError as error:  # a RequestException too: must come first
+        raise EdxRefreshError(stage, "malformed_response") from error
+    except requests.HTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        raise EdxRefreshError(stage, "http_error", status) from error
+    except requests.Timeout as error:
+        raise EdxRefreshError(stage, "timeout") from error
+    except requests.RequestException as error:
+        raise EdxRefreshError(stage, "connection_error") from error
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        raise EdxRefreshError(stage, "malformed_response") from error
+
+
+def learner_error(error, stage=STAGE_CACHE_REFRESH):
+    """An exception raised while reading one learner, as the failure recorded for them.
+
+    LMS faults become EdxRefreshError of `stage`; anything else is a bug, logged at
+    ERROR level (which Sentry reports) and recorded as unexpected, so that one
+    learner's bug does not stop the others.
+    """
+    if isinstance(error, EdxRefreshError):
+        return error
+    try:
+        with edx_errors(stage):
+            raise error
+    except EdxRefreshError as refresh_error:
+        return refresh_error
+    except Exception:
+        log.error("unexpected error reading a learner from edX", exc_info=error)
+        return EdxRefreshError(STAGE_UNEXPECTED, type(error).__name__)
+
+
+# Tokens
 
 
 def _token_expires_soon(link):
@@ -59,54 +130,71 @@ def _token_expires_soon(link):
     return expires_at - settings.EDX_TOKEN_REFRESH_MARGIN <= time.time()
 
 
-def fresh_edx_link(user):
-    """The learner's edX link, its access token refreshed with the refresh-token grant if due.
+def edx_links(users):
+    """{user id: the learner's edX link} for those of `users` who have one."""
+    links = UserSocialAuth.objects.filter(provider=EDX_PROVIDER, user__in=users)
+    return {link.user_id: link for link in links}
 
-    edX rotates the refresh token on every use, so the row is locked while refreshing:
-    two workers refreshing one learner at once would otherwise spend the same refresh
-    token twice, and the second would fail. The new tokens are saved before returning.
+
+def refresh_tokens(links):
+    """Refresh the access tokens of `links` that are due, many at once; returns the
+    links as saved and {user id: EdxRefreshError} for those that could not be.
+
+    edX rotates the refresh token on every use, so the due rows stay locked from before
+    the grant until the new tokens are saved: two workers refreshing one learner at once
+    would otherwise spend the same refresh token twice, and the second would fail. The
+    grants are social-core's (backend `edxorg`); only the saving happens here, in this
+    thread, because the lock belongs to this thread's transaction.
     """
-    link = _edx_link(user)
-    if not _token_expires_soon(link):
-        return link
+    errors = {}
+    fresh = dict(links)
+    due = [link.pk for link in links.values() if _token_expires_soon(link)]
+    if not due:
+        return fresh, errors
+    strategy = load_strategy()
     with transaction.atomic():
-        link = _edx_link(user, lock=True)
-        if _token_expires_soon(link):
-            try:
-                link.refresh_token(load_strategy())
-            except SocialAuthBaseException as error:
-                raise EdxRefreshError(
-                    STAGE_TOKEN_REFRESH, error.code, getattr(error, "status_code", None)
-                ) from error
-    if not link.extra_data.get("access_token"):
-        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
-    return link
+        locked = UserSocialAuth.objects.select_for_update().select_related("user")
+        rows = list(locked.filter(pk__in=due))
+        fresh.update((link.user_id, link) for link in rows)
+        todo = [link for link in rows if _token_expires_soon(link)]
+        backend = todo[0].get_backend_instance(strategy) if todo else None
+
+        def grant(link):
+            token = backend.get_refresh_token(link.extra_data)
+            if not token:
+                raise EdxRefreshError(STAGE_TOKEN_REFRESH, "reauthentication_required")
+            return backend.refresh_token(token, **backend.get_refresh_token_kwargs(link.extra_data))
+
+        for link, answer in concurrently(grant, todo, settings.FREEZE_LEARNER_CONCURRENCY):
+            if isinstance(answer, SocialAuthBaseException):
+                code = getattr(answer, "code", None) or type(answer).__name__
+                errors[link.user_id] = EdxRefreshError(
+                    STAGE_TOKEN_REFRESH, code, getattr(answer, "status_code", None)
+                )
+            elif isinstance(answer, Exception):
+                errors[link.user_id] = learner_error(answer, STAGE_TOKEN_REFRESH)
+            else:
+                extra = backend.extra_data(link.user, link.uid, answer, link.extra_data or {}, {})
+                if link.set_extra_data(extra):
+                    link.save(update_fields=["extra_data"])
+    for user_id, link in fresh.items():
+        if user_id not in errors and not link.extra_data.get("access_token"):
+            errors[user_id] = EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
+    return fresh, errors
 
 
-def edx_client(token):
-    return EdxApi(
-        {"access_token": token},
-        base_url=settings.EDXORG_BASE_URL,
-        timeout=settings.EDX_REQUEST_TIMEOUT,
-    )
+def fresh_edx_link(user):
+    """The learner's edX link, its access token refreshed with the refresh-token grant if due."""
+    links = edx_links([user])
+    if user.pk not in links:
+        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
+    fresh, errors = refresh_tokens(links)
+    if user.pk in errors:
+        raise errors[user.pk]
+    return fresh[user.pk]
 
 
-@contextlib.contextmanager
-def edx_errors():
-    """Turn what requests and edx-api-client raise into EdxRefreshError of the cache stage."""
-    try:
-        yield
-    except requests.JSONDecodeError as error:  # a RequestException too: must come first
-        raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
-    except requests.HTTPError as error:
-        status = error.response.status_code if error.response is not None else None
-        raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", status) from error
-    except requests.Timeout as error:
-        raise EdxRefreshError(STAGE_CACHE_REFRESH, "timeout") from error
-    except requests.RequestException as error:
-        raise EdxRefreshError(STAGE_CACHE_REFRESH, "connection_error") from error
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
-        raise EdxRefreshError(STAGE_CACHE_REFRESH, "malformed_response") from error
+# Reading, per learner
 
 
 def _fetch_or_none(fetch):
@@ -120,29 +208,17 @@ def _fetch_or_none(fetch):
         raise
 
 
+def fetch_certificate(edx, username, course_key):
+    return _fetch_or_none(lambda: edx.certificates.get_student_certificate(username, course_key))
+
+
 def fetch_grade_data(edx, username, course_key):
     return GradeData(
-        certificate=_fetch_or_none(
-            lambda: edx.certificates.get_student_certificate(username, course_key)
-        ),
+        certificate=fetch_certificate(edx, username, course_key),
         current_grade=_fetch_or_none(
             lambda: edx.current_grades.get_student_current_grade(username, course_key)
         ),
     )
-
-
-def _store(model, user, course_run, data, now):
-    if data is None:
-        model.objects.filter(user=user, course_run=course_run).delete()
-    else:
-        model.objects.update_or_create(
-            user=user, course_run=course_run, defaults={"data": data, "refreshed_on": now}
-        )
-
-
-def store_grade_data(user, course_run, grade_data, now):
-    _store(CachedCertificate, user, course_run, grade_data.certificate, now)
-    _store(CachedCurrentGrade, user, course_run, grade_data.current_grade, now)
 
 
 def _fetch_enrollments(edx):
@@ -155,14 +231,186 @@ def _fetch_enrollments(edx):
         }
 
 
-def _store_enrollments(user, course_runs, by_key, now):
-    CachedEnrollment.objects.filter(user=user).exclude(course_run__in=course_runs).delete()
-    for course_run in course_runs:
-        CachedEnrollment.objects.update_or_create(
-            user=user,
-            course_run=course_run,
-            defaults={"data": by_key[course_run.edx_course_key], "refreshed_on": now},
+def read_learners(users, course_runs=None):
+    """Read each learner's enrollments, then the certificates and current grades of
+    `course_runs` (default: every known run the learner is enrolled in), with up to
+    FREEZE_LEARNER_CONCURRENCY learners in flight; nothing is cached yet.
+
+    Returns ({user id: LearnerRead}, {user id: EdxRefreshError}).
+    """
+    links = edx_links(users)
+    errors = {
+        user.pk: EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
+        for user in users
+        if user.pk not in links
+    }
+    links, token_errors = refresh_tokens(links)
+    errors.update(token_errors)
+    known_runs = {run.edx_course_key: run for run in CourseRun.objects.all()}
+
+    def read(link):
+        edx = edx_client(link.extra_data["access_token"])
+        enrollments = _fetch_enrollments(edx)
+        enrolled = [known_runs[key] for key in enrollments if key in known_runs]
+        runs = enrolled if course_runs is None else course_runs
+        return LearnerRead(
+            user_id=link.user_id,
+            enrollments={run.pk: enrollments[run.edx_course_key] for run in enrolled},
+            grades={run.pk: fetch_grade_data(edx, link.uid, run.edx_course_key) for run in runs},
         )
+
+    reads = {}
+    readable = [link for user_id, link in links.items() if user_id not in errors]
+    for link, answer in concurrently(read, readable, settings.FREEZE_LEARNER_CONCURRENCY):
+        if isinstance(answer, Exception):
+            errors[link.user_id] = learner_error(answer)
+        else:
+            reads[link.user_id] = answer
+    return reads, errors
+
+
+# Reading, course-wide
+
+
+def course_grade_pages(course_run, page_size):
+    """The run's current grades as edX lists them, page by page, following `next`.
+
+    edX pages this listing with a cursor, so pages come one after the other; the
+    caller works on each page while the next one is read.
+    """
+    url = f"{settings.EDXORG_BASE_URL}api/grades/v1/courses/{course_run.edx_course_key}/"
+    params = {"page_size": page_size}
+    while url:
+        with edx_errors():
+            try:
+                requester = staff_edx_client().current_grades.requester
+            except StaffTokenError as error:
+                raise EdxRefreshError(STAGE_TOKEN_REFRESH, str(error)) from None
+            response = requester.get(url, params=params)
+            response.raise_for_status()
+            page = response.json()
+            results, url, params = page["results"], page.get("next"), None
+            if not isinstance(results, list):
+                raise TypeError("results is not a list")
+        yield results
+
+
+def read_course_page(course_run, usernames):
+    """Read what the run's staff view says of these learners (username -> user id):
+    their enrollments in the run, in batches of usernames, then the certificates of
+    those who can hold one, with up to FREEZE_PAGE_CONCURRENCY requests in flight.
+
+    Returns ({username: enrollment JSON or None}, {username: certificate or None},
+    {username: EdxRefreshError}).
+    """
+    key = course_run.edx_course_key
+    try:
+        edx = staff_edx_client()
+    except StaffTokenError as error:
+        raise EdxRefreshError(STAGE_TOKEN_REFRESH, str(error)) from None
+    concurrency = settings.FREEZE_PAGE_CONCURRENCY
+    names = sorted(usernames)
+    batches = [
+        names[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(names), USERNAMES_PER_REQUEST)
+    ]
+    errors, enrollments, certificates = {}, dict.fromkeys(names), {}
+
+    def list_enrollments(batch):
+        with edx_errors():
+            return [e.json for e in edx.enrollments.get_enrollments(course_id=key, usernames=batch)]
+
+    for batch, answer in concurrently(list_enrollments, batches, concurrency):
+        if isinstance(answer, Exception):
+            errors.update(dict.fromkeys(batch, learner_error(answer)))
+            continue
+        for enrollment in answer:
+            if isinstance(enrollment, dict) and enrollment.get("user") in enrollments:
+                enrollments[enrollment["user"]] = enrollment
+    if not course_run.has_exam:
+        can_hold = [
+            name
+            for name in names
+            if name not in errors
+            and enrollments[name] is not None
+            and enrollments[name].get("mode") not in NO_CERTIFICATE_MODES
+        ]
+        certificates = dict.fromkeys(can_hold)
+
+        def fetch(name):
+            return fetch_certificate(edx, name, key)
+
+        for name, answer in concurrently(fetch, can_hold, concurrency):
+            if isinstance(answer, Exception):
+                errors[name] = learner_error(answer)
+            else:
+                certificates[name] = answer
+    return enrollments, certificates, errors
+
+
+# Storing
+
+
+def _upsert(model, rows):
+    insert_rows(
+        model,
+        rows,
+        conflict=("user", "course_run"),
+        update=("data", "refreshed_on"),
+    )
+
+
+def _delete_pairs(model, pairs):
+    """Delete the rows of these (user id, course run id) pairs, a statement per run."""
+    by_run = {}
+    for user_id, run_id in pairs:
+        by_run.setdefault(run_id, []).append(user_id)
+    for run_id, user_ids in by_run.items():
+        model.objects.filter(course_run_id=run_id, user_id__in=user_ids).delete()
+
+
+def store_learner_reads(reads):
+    """Write what was read into the cache, set-based; call inside a transaction."""
+    now = timezone.now()
+
+    def row(model, user_id, course_run_id, data):
+        return {"user": user_id, "course_run": course_run_id, "data": data, "refreshed_on": now}
+
+    enrollments, gone = [], []
+    for read in reads:
+        enrollments += [
+            row(CachedEnrollment, read.user_id, run_id, data)
+            for run_id, data in read.enrollments.items()
+        ]
+    kept = {(enrollment["user"], enrollment["course_run"]) for enrollment in enrollments}
+    whole = [read.user_id for read in reads if read.all_enrollments]
+    cached = CachedEnrollment.objects.filter(user_id__in=whole)
+    cached = cached.values_list("user_id", "course_run_id")
+    gone += [pair for pair in cached if pair not in kept]
+    gone += [
+        (read.user_id, run_id)
+        for read in reads
+        if not read.all_enrollments
+        for run_id in read.grades
+        if run_id not in read.enrollments
+    ]
+    _delete_pairs(CachedEnrollment, gone)
+    _upsert(CachedEnrollment, enrollments)
+    for model, attribute in (
+        (CachedCertificate, "certificate"),
+        (CachedCurrentGrade, "current_grade"),
+    ):
+        rows, absent = [], []
+        for read in reads:
+            for run_id, grade_data in read.grades.items():
+                data = getattr(grade_data, attribute)
+                if data is UNREAD:
+                    continue
+                if data is None:
+                    absent.append((read.user_id, run_id))
+                else:
+                    rows.append(row(model, read.user_id, run_id, data))
+        _delete_pairs(model, absent)
+        _upsert(model, rows)
 
 
 def refresh_cached_data(user, course_runs=None):
@@ -172,18 +420,12 @@ def refresh_cached_data(user, course_runs=None):
     Everything is fetched first and written in one transaction, so the cache never
     mixes two refreshes and a fault leaves it as it was.
     """
-    link = fresh_edx_link(user)
-    edx = edx_client(link.extra_data["access_token"])
-    enrollments = _fetch_enrollments(edx)
-    enrolled_runs = list(CourseRun.objects.filter(edx_course_key__in=enrollments))
-    if course_runs is None:
-        course_runs = enrolled_runs
-    fetched = [(run, fetch_grade_data(edx, link.uid, run.edx_course_key)) for run in course_runs]
-    now = timezone.now()
+    reads, errors = read_learners([user], course_runs)
+    if user.pk in errors:
+        raise errors[user.pk]
     with transaction.atomic():
-        _store_enrollments(user, enrolled_runs, enrollments, now)
-        for course_run, grade_data in fetched:
-            store_grade_data(user, course_run, grade_data, now)
+        store_learner_reads(reads.values())
+    return reads[user.pk]
 
 
 class CachedEdxDataApi:

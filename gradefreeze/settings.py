@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("GRADEFREEZE_VAR_DIR", BASE_DIR / "var"))
@@ -102,8 +103,30 @@ EDX_REQUEST_TIMEOUT = float(os.environ.get("EDX_REQUEST_TIMEOUT", "10"))
 # Refresh an access token this many seconds before it expires.
 EDX_TOKEN_REFRESH_MARGIN = int(os.environ.get("EDX_TOKEN_REFRESH_MARGIN", "300"))
 
+# Timeouts and 5xx answers to GET requests are retried this many times, waiting
+# EDX_RETRY_BACKOFF * 2**n seconds plus up to EDX_RETRY_BACKOFF of jitter in between.
+EDX_RETRIES = int(os.environ.get("EDX_RETRIES", "3"))
+EDX_RETRY_BACKOFF = float(os.environ.get("EDX_RETRY_BACKOFF", "0.5"))
+# An OAuth client with staff rights on the LMS (client-credentials grant): with one,
+# a run is frozen course-wide, reading the run's grades and enrollments by pages.
+EDXORG_STAFF_CLIENT_ID = os.environ.get("EDXORG_STAFF_CLIENT_ID", "")
+EDXORG_STAFF_CLIENT_SECRET = os.environ.get("EDXORG_STAFF_CLIENT_SECRET", "")
+
 # Freezing.
+# How a run is read from the LMS when the run itself says "auto": "course_wide",
+# "per_learner", or "auto" (course-wide when a staff client is configured).
+FREEZE_MODE = os.environ.get("FREEZE_MODE", "auto")
+if FREEZE_MODE not in ("auto", "course_wide", "per_learner"):
+    raise ImproperlyConfigured(
+        f"FREEZE_MODE is {FREEZE_MODE!r}: use auto, course_wide or per_learner"
+    )
+# Per-learner mode: learners per chunk task, and learners read at once within a task.
 FREEZE_CHUNK_SIZE = int(os.environ.get("FREEZE_CHUNK_SIZE", "50"))
+FREEZE_LEARNER_CONCURRENCY = int(os.environ.get("FREEZE_LEARNER_CONCURRENCY", "10"))
+# Course-wide mode: learners per page of the run's grades (a page is a chunk task),
+# and requests in flight at once within a chunk.
+FREEZE_PAGE_SIZE = int(os.environ.get("FREEZE_PAGE_SIZE", "1000"))
+FREEZE_PAGE_CONCURRENCY = int(os.environ.get("FREEZE_PAGE_CONCURRENCY", "32"))
 # Chunks without progress for this long are taken as lost (a dead worker), not running.
 FREEZE_STALL_SECONDS = int(os.environ.get("FREEZE_STALL_SECONDS", "900"))
 FREEZE_SCHEDULE_SECONDS = int(os.environ.get("FREEZE_SCHEDULE_SECONDS", "300"))

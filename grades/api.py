@@ -14,13 +14,30 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import Count, Q
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
+from social_django.models import UserSocialAuth
 
 from courses.api import CourseRunError, check_freeze_date_passed
-from dashboard.api_edx_cache import EdxRefreshError, refresh_cached_data
+from courses.models import CourseRun
+from dashboard.api_edx_cache import (
+    EDX_PROVIDER,
+    UNREAD,
+    EdxRefreshError,
+    GradeData,
+    LearnerRead,
+    course_grade_pages,
+    read_course_page,
+    read_learners,
+    refresh_cached_data,
+    store_learner_reads,
+)
+from dashboard.lms_client import staff_client_configured
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
+from gradefreeze.bulk_writes import insert_rows
+from grades.audit import insert_final_grades
 from grades.models import CourseRunGradingStatus, FinalGrade, FinishedChunk, FreezeFailure
 
 __all__ = [
@@ -93,19 +110,24 @@ def _cached(model, user, course_run):
     return row.data if row else None
 
 
-def get_final_grade(user, course_run):
-    """The learner's final grade in the run, computed from the cached edX data."""
-    current_grade = _cached(CachedCurrentGrade, user, course_run)
+def final_grade_from(course_run, grade_data, enrollment):
+    """The final grade from what edX said of a learner in the run (read or cached)."""
+    current_grade = grade_data.current_grade
     if current_grade is None:
         raise FinalGradeError("no_current_grade")
     if not isinstance(current_grade, dict):
         raise FinalGradeError("malformed_current_grade")
-    return compute_final_grade(
-        course_run.has_exam,
-        current_grade,
-        _cached(CachedCertificate, user, course_run),
-        _cached(CachedEnrollment, user, course_run),
+    certificate = None if grade_data.certificate is UNREAD else grade_data.certificate
+    return compute_final_grade(course_run.has_exam, current_grade, certificate, enrollment)
+
+
+def get_final_grade(user, course_run):
+    """The learner's final grade in the run, computed from the cached edX data."""
+    grade_data = GradeData(
+        certificate=_cached(CachedCertificate, user, course_run),
+        current_grade=_cached(CachedCurrentGrade, user, course_run),
     )
+    return final_grade_from(course_run, grade_data, _cached(CachedEnrollment, user, course_run))
 
 
 def store_final_grade(user, course_run, values):
@@ -162,6 +184,21 @@ def learners_left(course_run, grading_status):
     return left
 
 
+def freeze_mode_of(course_run):
+    """How the run's freeze reads the LMS: the run's own choice, else FREEZE_MODE, else
+    course-wide when a staff client is configured."""
+    if course_run.freeze_mode != CourseRun.AUTO:
+        return course_run.freeze_mode
+    if settings.FREEZE_MODE != CourseRun.AUTO:
+        return settings.FREEZE_MODE
+    return CourseRun.COURSE_WIDE if staff_client_configured() else CourseRun.PER_LEARNER
+
+
+def round_finished(grading_status):
+    """Every chunk of the current round is known and has finished."""
+    return grading_status.listed and grading_status.chunks_done >= grading_status.chunks_total
+
+
 def chunks_in_flight(grading_status):
     """Whether chunks of the current round are still running (not finished, not stalled).
 
@@ -170,7 +207,7 @@ def chunks_in_flight(grading_status):
     """
     if current_app.conf.task_always_eager:
         return False
-    if grading_status.chunks_done >= grading_status.chunks_total:
+    if round_finished(grading_status):
         return False
     stall = timedelta(seconds=settings.FREEZE_STALL_SECONDS)
     progressed_on = grading_status.progressed_on
@@ -185,29 +222,45 @@ def mark_complete(grading_status):
 
 @dataclass(frozen=True)
 class FreezeRound:
-    """The chunks of learners one round of a run's freeze sends to the workers.
+    """One round of a run's freeze, for the workers.
 
     A round is named by its grading status and number: a chunk of an older round
     (or of a status reverted since) finds it is no longer current and does nothing.
+    A per-learner round carries its chunks of user ids; a course-wide round finds its
+    chunks (pages of the run's grades) as it lists them.
     """
 
     grading_status_id: int
     number: int
+    mode: str = CourseRun.PER_LEARNER
     chunks: list = field(default_factory=list)
+
+
+def _start_round(grading_status, mode, chunk_count):
+    grading_status.dispatch += 1
+    grading_status.mode = mode
+    grading_status.listed = mode == CourseRun.PER_LEARNER
+    grading_status.population = population(grading_status.course_run).count()
+    grading_status.chunks_total = chunk_count
+    grading_status.chunks_done = 0
+    grading_status.progressed_on = timezone.now()
+    grading_status.save()
 
 
 def freeze_course_run(course_run, send_chunks):
     """Start or go on with the freeze of a run; returns what it did.
 
     Outcomes: "not_due" (no freeze date, or not passed), "complete" (already was),
-    "in_progress" (chunks still running), "completed" (nobody left: marked complete
-    now), "dispatched" (a round of chunks sent). `send_chunks(freeze_round)` is called
-    once the round is committed.
+    "in_progress" (chunks still running), "completed" (nothing left: marked complete
+    now), "dispatched" (a round sent). `send_chunks(freeze_round)` is called once the
+    round is committed. The run's grading status row stays locked meanwhile, so two
+    freezes of one run never interleave.
     """
     try:
         check_freeze_date_passed(course_run)
     except CourseRunError:
         return "not_due"
+    mode = freeze_mode_of(course_run)
     with transaction.atomic():
         grading_status, _ = CourseRunGradingStatus.objects.select_for_update().get_or_create(
             course_run=course_run
@@ -216,21 +269,27 @@ def freeze_course_run(course_run, send_chunks):
             return "complete"
         if chunks_in_flight(grading_status):
             return "in_progress"
-        left = list(
-            learners_left(course_run, grading_status).order_by("id").values_list("id", flat=True)
-        )
-        if not left:
-            mark_complete(grading_status)
-            return "completed"
-        size = settings.FREEZE_CHUNK_SIZE
-        chunks = [left[i : i + size] for i in range(0, len(left), size)]
-        grading_status.dispatch += 1
-        grading_status.population = population(course_run).count()
-        grading_status.chunks_total = len(chunks)
-        grading_status.chunks_done = 0
-        grading_status.progressed_on = timezone.now()
-        grading_status.save()
-        freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, chunks)
+        if mode == CourseRun.COURSE_WIDE:
+            course_wide_done = (
+                grading_status.mode == CourseRun.COURSE_WIDE
+                and grading_status.dispatch > 0
+                and round_finished(grading_status)
+            )
+            if course_wide_done:
+                mark_complete(grading_status)
+                return "completed"
+            _start_round(grading_status, mode, 0)
+            freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, mode)
+        else:
+            left = learners_left(course_run, grading_status).order_by("id")
+            left = list(left.values_list("id", flat=True))
+            if not left:
+                mark_complete(grading_status)
+                return "completed"
+            size = settings.FREEZE_CHUNK_SIZE
+            chunks = [left[i : i + size] for i in range(0, len(left), size)]
+            _start_round(grading_status, mode, len(chunks))
+            freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, mode, chunks)
         transaction.on_commit(lambda: send_chunks(freeze_round))
     return "dispatched"
 
@@ -245,36 +304,161 @@ def current_round(grading_status_id, round_number):
 
 
 def record_failure(grading_status, user, stage, reason, http_status=None):
-    FreezeFailure.objects.update_or_create(
-        grading_status=grading_status,
-        user=user,
-        defaults={"stage": stage, "reason": reason[:255], "http_status": http_status},
+    record_failures(grading_status, {user.pk: EdxRefreshError(stage, reason, http_status)})
+
+
+def record_failures(grading_status, errors):
+    """Record why each of these learners ({user id: error}) was not frozen this round."""
+    now = timezone.now()
+    insert_rows(
+        FreezeFailure,
+        [
+            {
+                "grading_status": grading_status.pk,
+                "user": user_id,
+                "stage": error.stage,
+                "reason": str(error.reason)[:255],
+                "http_status": error.http_status,
+                "failed_on": now,
+            }
+            for user_id, error in sorted(errors.items())
+        ],
+        conflict=("grading_status", "user"),
+        update=("stage", "reason", "http_status", "failed_on"),
     )
 
 
-def freeze_users(grading_status, user_ids):
-    """Freeze each learner of a chunk, recording a failure for those that cannot be frozen."""
+def freeze_reads(grading_status, reads, errors, cache_only=()):
+    """Compute the final grades of what was read, then write the cache, the grades and
+    the failures of the chunk in one transaction; returns (frozen, failed).
+
+    A learner frozen meanwhile by someone else keeps the grade they have.
+    """
     course_run = grading_status.course_run
-    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(progressed_on=timezone.now())
-    users = get_user_model().objects.filter(id__in=user_ids).order_by("id")
-    frozen = failed = 0
-    for user in users:
+    errors = dict(errors)
+    values = {}
+    for user_id, read in reads.items():
         try:
-            freeze_user_final_grade(user, course_run)
-            frozen += 1
-        except (EdxRefreshError, FinalGradeError) as error:
-            record_failure(grading_status, user, error.stage, error.reason, error.http_status)
-            failed += 1
-        except (OperationalError, InterfaceError):
-            # The database is away, not the learner at fault: the chunk fails and its
-            # learners stay left for the next round.
-            raise
+            values[user_id] = final_grade_from(
+                course_run, read.grades[course_run.pk], read.enrollments.get(course_run.pk)
+            )
+        except FinalGradeError as error:
+            errors[user_id] = error
         except Exception as error:  # one learner's bug must not stop the others
             # Logged at ERROR level, which Sentry's logging integration reports.
-            log.exception("unexpected failure freezing user %s in %s", user.pk, course_run)
-            record_failure(grading_status, user, FreezeFailure.UNEXPECTED, type(error).__name__)
-            failed += 1
-    return frozen, failed
+            log.exception("unexpected failure freezing user %s in %s", user_id, course_run)
+            errors[user_id] = EdxRefreshError(FreezeFailure.UNEXPECTED, type(error).__name__)
+    with transaction.atomic():
+        store_learner_reads([*reads.values(), *cache_only])
+        frozen = insert_final_grades(course_run, values)
+        record_failures(grading_status, errors)
+    return frozen, len(errors)
+
+
+def _touch(grading_status):
+    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(progressed_on=timezone.now())
+
+
+def freeze_users(grading_status, user_ids):
+    """Per-learner mode: read each learner with their own token (many in flight at once),
+    then freeze the chunk set-based, recording why each learner not frozen was not."""
+    course_run = grading_status.course_run
+    _touch(grading_status)
+    users = list(
+        get_user_model()
+        .objects.filter(id__in=user_ids)
+        .exclude(id__in=frozen_user_ids(course_run))
+        .order_by("id")
+    )
+    reads, errors = read_learners(users, [course_run])
+    return freeze_reads(grading_status, reads, errors)
+
+
+def list_course_run(grading_status, send_page):
+    """Course-wide mode: walk the run's grade pages, sending each as a chunk with
+    `send_page(index, records)`; returns True when the round is then all done.
+
+    A walk run again (its worker died) sends the same pages again: the chunks skip
+    learners already frozen and a finished chunk is counted once.
+    """
+    course_run = grading_status.course_run
+    index = 0
+    for index, records in enumerate(course_grade_pages(course_run, settings.FREEZE_PAGE_SIZE)):
+        updated = CourseRunGradingStatus.objects.filter(
+            pk=grading_status.pk, dispatch=grading_status.dispatch
+        ).update(chunks_total=Greatest(F("chunks_total"), index + 1), progressed_on=timezone.now())
+        if not updated:
+            return False  # reverted or superseded meanwhile
+        send_page(index, records)
+    with transaction.atomic():
+        grading_status = (
+            CourseRunGradingStatus.objects.select_for_update()
+            .filter(pk=grading_status.pk, dispatch=grading_status.dispatch)
+            .first()
+        )
+        if grading_status is None:
+            return False
+        grading_status.listed = True
+        grading_status.chunks_total = index + 1
+        grading_status.save(update_fields=["listed", "chunks_total"])
+    log.info("%s: %d pages of grades listed", grading_status.course_run.edx_course_key, index + 1)
+    return round_finished(grading_status)
+
+
+def freeze_course_page(grading_status, records):
+    """Course-wide mode: freeze the learners of one page of the run's grades.
+
+    Learners are matched to the platform by their edX link (edX username); who has
+    none is not the platform's learner. Learners frozen, or failed this round, are
+    skipped. The page's enrollments and certificates are read with the staff token,
+    and what was read is cached as a per-learner read would cache it.
+    """
+    course_run = grading_status.course_run
+    _touch(grading_status)
+    grades = {}
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("username"), str):
+            grades[record["username"]] = record
+        else:
+            log.warning("%s: a grade record without a username was skipped", course_run)
+    user_ids = dict(
+        UserSocialAuth.objects.filter(provider=EDX_PROVIDER, uid__in=list(grades)).values_list(
+            "uid", "user_id"
+        )
+    )
+    done = set(
+        FinalGrade.objects.filter(course_run=course_run, user_id__in=user_ids.values()).values_list(
+            "user_id", flat=True
+        )
+    )
+    done |= set(
+        grading_status.failures.filter(user_id__in=user_ids.values()).values_list(
+            "user_id", flat=True
+        )
+    )
+    user_ids = {uid: user_id for uid, user_id in user_ids.items() if user_id not in done}
+    enrollments, certificates, read_errors = read_course_page(course_run, user_ids)
+    reads, errors, cache_only = {}, {}, []
+    for username, user_id in user_ids.items():
+        if username in read_errors:
+            errors[user_id] = read_errors[username]
+            continue
+        enrollment = enrollments[username]
+        read = LearnerRead(
+            user_id=user_id,
+            enrollments={course_run.pk: enrollment} if enrollment is not None else {},
+            grades={
+                course_run.pk: GradeData(
+                    certificate=certificates.get(username, UNREAD), current_grade=grades[username]
+                )
+            },
+            all_enrollments=False,
+        )
+        if enrollment is not None and enrollment.get("is_active") is True:
+            reads[user_id] = read
+        else:
+            cache_only.append(read)  # not in the population: nothing to freeze
+    return freeze_reads(grading_status, reads, errors, cache_only)
 
 
 def finish_chunk(grading_status, round_number, index):
@@ -300,7 +484,7 @@ def finish_chunk(grading_status, round_number, index):
         grading_status.chunks_done,
         grading_status.chunks_total,
     )
-    return grading_status.chunks_done == grading_status.chunks_total
+    return round_finished(grading_status)
 
 
 def complete_course_run_freeze(course_run):
@@ -338,6 +522,7 @@ class FreezeStatus:
     failures_by_reason: dict
     chunks_done: int = 0
     chunks_total: int = 0
+    mode: str = ""
 
 
 def freeze_status(course_run):
@@ -372,6 +557,8 @@ def freeze_status(course_run):
         state = COMPLETE
     elif chunks_in_flight(grading_status):
         state = PROCESSING
+    elif grading_status.mode == CourseRun.COURSE_WIDE:
+        state = DONE_NOT_MARKED if round_finished(grading_status) else STALLED
     elif left == 0:
         state = DONE_NOT_MARKED
     else:
@@ -385,6 +572,7 @@ def freeze_status(course_run):
         failures_by_reason=by_reason,
         chunks_done=grading_status.chunks_done if grading_status else 0,
         chunks_total=grading_status.chunks_total if grading_status else 0,
+        mode=grading_status.mode if grading_status else "",
     )
 
 

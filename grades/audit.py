@@ -15,7 +15,9 @@ from contextvars import ContextVar
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_save
 from django.dispatch import receiver
+from django.utils import timezone
 
+from gradefreeze.bulk_writes import insert_rows
 from grades.models import FinalGrade, FinalGradeAudit
 
 _actor = ContextVar("final_grade_actor", default=None)
@@ -104,3 +106,48 @@ def audit_created(final_grades):
         audit_row(FinalGradeAudit.CREATED, final_grade, None, snapshot(final_grade))
         for final_grade in final_grades
     )
+
+
+def insert_final_grades(course_run, values):
+    """Insert the final grades ({user id: FinalGradeValues}) of learners who have none in
+    the run, in one statement, and audit exactly the rows inserted; returns how many.
+
+    A learner who already has one (frozen meanwhile by another worker) keeps it: the
+    unique constraint decides, and RETURNING says which rows were written.
+    """
+    now = timezone.now()
+    inserted = insert_rows(
+        FinalGrade,
+        [
+            {
+                "user": user_id,
+                "course_run": course_run.pk,
+                "grade": value.grade,
+                "passed": value.passed,
+                "paid": value.paid,
+                "created_on": now,
+                "updated_on": now,
+            }
+            for user_id, value in sorted(values.items())
+        ],
+        conflict=("user", "course_run"),
+        returning=("id", "user_id", "grade", "passed", "paid"),
+    )
+    actor = current_actor()
+    insert_rows(
+        FinalGradeAudit,
+        [
+            {
+                "final_grade_id": final_grade_id,
+                "user_id": user_id,
+                "course_run_id": course_run.pk,
+                "action": FinalGradeAudit.CREATED,
+                "actor": actor,
+                "acted_on": now,
+                "before": None,
+                "after": {"grade": grade, "passed": bool(passed), "paid": bool(paid)},
+            }
+            for final_grade_id, user_id, grade, passed, paid in inserted
+        ],
+    )
+    return len(inserted)

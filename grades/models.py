@@ -89,6 +89,10 @@ class CourseRunGradingStatus(models.Model):
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     progressed_on = models.DateTimeField(null=True, blank=True)
+    # How the current round reads the LMS; course-wide rounds discover their chunks
+    # as they walk the run's grade pages, and are fully dispatched once listed.
+    mode = models.CharField(max_length=16, blank=True)
+    listed = models.BooleanField(default=True)
 
     class Meta:
         verbose_name_plural = "course run grading statuses"

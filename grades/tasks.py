@@ -1,22 +1,34 @@
 """Celery tasks of the freeze: thin wrappers that call grades.api and name the actor."""
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
 from courses.models import CourseRun
+from dashboard.api_edx_cache import EdxRefreshError
 from grades import api
 from grades.audit import acting_as
 from grades.models import CourseRunGradingStatus
 
+log = logging.getLogger("grades.api")
+
 
 def send_chunks(freeze_round):
+    if freeze_round.mode == CourseRun.COURSE_WIDE:
+        list_course_run.delay(freeze_round.grading_status_id, freeze_round.number)
+        return
     for index, user_ids in enumerate(freeze_round.chunks):
         freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, index, user_ids)
 
 
+def chunk_actor(course_run):
+    return f"task freeze_chunk {course_run.edx_course_key}"
+
+
 @shared_task
 def freeze_course_run(course_run_id):
-    """Orchestrate the freeze of one run: dispatch who is left, or mark it complete."""
+    """Orchestrate the freeze of one run: dispatch a round, or mark it complete."""
     course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
     return api.freeze_course_run(course_run, send_chunks)
 
@@ -25,13 +37,55 @@ def freeze_course_run(course_run_id):
 # done when Redis is away for a moment.
 @shared_task(ignore_result=True)
 def freeze_chunk(grading_status_id, round_number, index, user_ids):
-    """Freeze a chunk of learners; the round's last chunk reconciles the run."""
+    """Per-learner mode: freeze a chunk of learners; the round's last chunk reconciles."""
     grading_status = api.current_round(grading_status_id, round_number)
     if grading_status is None:
         return "stale"
     course_run = grading_status.course_run
-    with acting_as(f"task freeze_chunk {course_run.edx_course_key}"):
+    with acting_as(chunk_actor(course_run)):
         frozen, failed = api.freeze_users(grading_status, user_ids)
+    if api.finish_chunk(grading_status, round_number, index):
+        freeze_course_run.delay(course_run.id)
+    return {"frozen": frozen, "failed": failed}
+
+
+@shared_task
+def list_course_run(grading_status_id, round_number):
+    """Course-wide mode: walk the run's grade pages, a chunk task per page.
+
+    If the LMS fails the listing even after the HTTP retries, the round is left to
+    stall: the periodic task lists the run again later, skipping who is frozen.
+    """
+    grading_status = api.current_round(grading_status_id, round_number)
+    if grading_status is None:
+        return "stale"
+
+    def send_page(index, records):
+        freeze_course_page.delay(grading_status_id, round_number, index, records)
+
+    try:
+        finished = api.list_course_run(grading_status, send_page)
+    except EdxRefreshError as error:
+        log.error("%s: listing its grades failed: %s", grading_status.course_run, error)
+        return f"failed: {error}"
+    if finished:
+        freeze_course_run.delay(grading_status.course_run_id)
+    return "listed"
+
+
+@shared_task
+def freeze_course_page(grading_status_id, round_number, index, records):
+    """Course-wide mode: freeze the learners of one page of grades; the last reconciles."""
+    grading_status = api.current_round(grading_status_id, round_number)
+    if grading_status is None:
+        return "stale"
+    course_run = grading_status.course_run
+    try:
+        with acting_as(chunk_actor(course_run)):
+            frozen, failed = api.freeze_course_page(grading_status, records)
+    except EdxRefreshError as error:
+        log.error("%s: page %d failed: %s", course_run, index, error)
+        return f"failed: {error}"
     if api.finish_chunk(grading_status, round_number, index):
         freeze_course_run.delay(course_run.id)
     return {"frozen": frozen, "failed": failed}

@@ -341,8 +341,9 @@ def generate(
     mostly certified. The same arguments always give the same dataset.
 
     Learners are learner00001, learner00002, ...; their tokens are at-<username>-0 and
-    rt-<username>-0. A certificate is downloadable when the grade passed (percent >= 0.5),
-    otherwise notpassing or unverified; its type is the enrollment mode.
+    rt-<username>-0. A certificate's type is the enrollment mode. It is downloadable when the
+    grade passed (percent >= 0.5), otherwise notpassing or unverified; an audit learner's is
+    audit_passing or audit_notpassing, as on edX.
     """
     _check_generate_args(
         learners, course_keys, revoked, no_certificate_share, passed_share, audit_share, honor_share
@@ -456,7 +457,12 @@ def _enrollment(username: str, course_details: dict, mode: str, rng: random.Rand
 
 
 def _certificate(username, course_key, mode, percent, passed, rng) -> dict:
-    status = "downloadable" if passed else rng.choice(("notpassing", "unverified"))
+    """edX's certificate record; an audit learner's is never downloadable (audit_passing)."""
+    if mode == "audit":
+        status = "audit_passing" if passed else "audit_notpassing"
+    else:
+        status = "downloadable" if passed else rng.choice(("notpassing", "unverified"))
+    passed = status == "downloadable"
     issued = _timestamp(_COURSE_START + timedelta(weeks=21, seconds=rng.randrange(86400)))
     url = f"https://sandbox.example.com/certificates/{rng.getrandbits(128):032x}"
     return {

@@ -130,7 +130,8 @@ def test_status_and_complete_while_chunks_run(
     seeded, start_sandbox, start_worker, demo_run, manage
 ):
     sandbox = start_sandbox(seeded(learners=30), latency_ms=150)
-    start_worker(sandbox, FREEZE_CHUNK_SIZE=5)
+    # One learner at a time, so that the chunks run long enough to be seen running.
+    start_worker(sandbox, FREEZE_CHUNK_SIZE=5, FREEZE_LEARNER_CONCURRENCY=1)
     call_command("freeze_final_grades", demo_run.edx_course_key)
     wait_until(
         lambda: api.freeze_status(demo_run).state == api.PROCESSING, 30, "chunks to be running"

@@ -28,6 +28,8 @@ class Command(BaseCommand):
         course_run = course_run_from_options(options)
         status = api.freeze_status(course_run)
         lines = [f"Course run {course_run.edx_course_key}: {status.state}"]
+        if status.mode:
+            lines.append(f"  mode:    {status.mode.replace('_', '-')}")
         if status.state == api.PROCESSING:
             lines.append(f"  chunks:  {status.chunks_done} of {status.chunks_total} done")
         lines += [

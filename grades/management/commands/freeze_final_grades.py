@@ -47,8 +47,9 @@ class Command(BaseCommand):
 
     def freeze_in_process(self, course_run):
         """No broker: the chunks run here, so show their progress as they finish."""
+        mode = api.freeze_mode_of(course_run).replace("_", "-")
         self.stdout.write(
-            f"Freezing {course_run.edx_course_key} in-process (no broker configured)."
+            f"Freezing {course_run.edx_course_key} in-process (no broker configured), {mode}."
         )
         progress = logging.StreamHandler(self.stdout)
         progress.setFormatter(logging.Formatter("  %(message)s"))

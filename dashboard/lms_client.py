@@ -1,0 +1,159 @@
+"""edx-api-client on a keep-alive connection pool with retries, and the staff token.
+
+edx-api-client opens a new requests session (and so a new connection) for every API
+object it hands out. Here every client of a process shares one pool, and GET requests
+that time out or get a 5xx answer are retried with exponential backoff and jitter
+(urllib3's Retry). Token requests (POST) are never retried once sent: edX rotates
+refresh tokens, so a resent refresh could spend a token twice.
+"""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+
+import requests
+from django.conf import settings
+from edx_api.client import EdxApi
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+RETRIED_STATUSES = frozenset({500, 502, 503, 504})
+
+
+def retry_policy():
+    backoff = settings.EDX_RETRY_BACKOFF
+    return Retry(
+        total=settings.EDX_RETRIES,
+        connect=settings.EDX_RETRIES,
+        read=settings.EDX_RETRIES,
+        status=settings.EDX_RETRIES,
+        other=0,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRIED_STATUSES,
+        backoff_factor=backoff,
+        backoff_jitter=backoff,
+        backoff_max=30,
+        respect_retry_after_header=True,
+        # The last answer is returned, so the failure records its HTTP status.
+        raise_on_status=False,
+    )
+
+
+def shared_adapter():
+    """One connection pool per process, big enough for every request in flight."""
+    return _adapter(
+        max(settings.FREEZE_PAGE_CONCURRENCY, settings.FREEZE_LEARNER_CONCURRENCY) + 4,
+        settings.EDX_RETRIES,
+        settings.EDX_RETRY_BACKOFF,
+    )
+
+
+@cache
+def _adapter(pool_size, retries, backoff):
+    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
+
+
+class PooledEdxApi(EdxApi):
+    """edx-api-client's EdxApi whose requesters share the process's pool and retries."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._requesters = {}
+
+    def get_requester(self, token_type="Bearer"):
+        if token_type not in self._requesters:
+            session = super().get_requester(token_type)
+            adapter = shared_adapter()
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            self._requesters[token_type] = session
+        return self._requesters[token_type]
+
+
+def edx_client(access_token):
+    return PooledEdxApi(
+        {"access_token": access_token},
+        base_url=settings.EDXORG_BASE_URL,
+        timeout=settings.EDX_REQUEST_TIMEOUT,
+    )
+
+
+class StaffTokenError(Exception):
+    """The LMS did not give the staff client a token: no course-wide read is possible."""
+
+
+class StaffToken:
+    """The staff client's access token (client-credentials grant), kept until near expiry."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._token = None
+        self._expires_at = 0.0
+        self._issuer = None
+
+    def get(self):
+        issuer = (settings.EDXORG_BASE_URL, settings.EDXORG_STAFF_CLIENT_ID)
+        with self._lock:
+            if self._issuer != issuer or self._expires_at - time.time() < 60:
+                self._token, lifetime = self._request()
+                self._expires_at = time.time() + lifetime
+                self._issuer = issuer
+            return self._token
+
+    def forget(self):
+        """Drop the token (the LMS refused it): the next get asks for a new one."""
+        with self._lock:
+            self._issuer = None
+
+    def _request(self):
+        try:
+            response = requests.post(
+                f"{settings.EDXORG_BASE_URL}oauth2/access_token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": settings.EDXORG_STAFF_CLIENT_ID,
+                    "client_secret": settings.EDXORG_STAFF_CLIENT_SECRET,
+                    "token_type": "bearer",
+                },
+                timeout=settings.EDX_REQUEST_TIMEOUT,
+            )
+        except requests.RequestException as error:
+            reason = type(error).__name__
+            raise StaffTokenError(f"the LMS token endpoint failed: {reason}") from None
+        if response.status_code != 200:
+            raise StaffTokenError(
+                f"the LMS refused the staff client a token (HTTP {response.status_code})"
+            )
+        try:
+            answer = response.json()
+            return answer["access_token"], float(answer.get("expires_in", 3600))
+        except (ValueError, KeyError, TypeError):
+            raise StaffTokenError("the LMS token endpoint answered a malformed body") from None
+
+
+staff_token = StaffToken()
+
+
+def staff_client_configured():
+    return bool(settings.EDXORG_STAFF_CLIENT_ID and settings.EDXORG_STAFF_CLIENT_SECRET)
+
+
+def staff_edx_client():
+    return edx_client(staff_token.get())
+
+
+def concurrently(function, items, concurrency):
+    """[(item, result or the exception it raised)] in the order of items, with at most
+    `concurrency` calls in flight; with 1, one after the other in this thread."""
+
+    def outcome(item):
+        try:
+            return item, function(item)
+        except Exception as error:  # the caller decides, item by item
+            return item, error
+
+    if concurrency <= 1 or len(items) <= 1:
+        return [outcome(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        return list(pool.map(outcome, items))
