@@ -121,9 +121,7 @@ def test_a_run_with_an_exam_asks_no_certificate(course_run, start_sandbox):
     assert {name: values[1] for name, values in frozen_values().items()} == passed
 
 
-def test_learners_unknown_to_the_platform_or_not_active_are_not_frozen(
-    course_run, start_sandbox
-):
+def test_learners_unknown_to_the_platform_or_not_active_are_not_frozen(course_run, start_sandbox):
     dataset = dataset_of(10, revoked=0)
     platform = copy.deepcopy(dataset)
     for name in ("learner00001", "learner00002"):
