@@ -37,7 +37,12 @@ FREEZE_ENV = {
     "FREEZE_SCHEDULE_SECONDS": 2,
     "FREEZE_STALL_SECONDS": 10,
     "FREEZE_CHUNK_SIZE": 25,
+    "FREEZE_LEARNER_CONCURRENCY": 4,
 }
+WORKER_CONCURRENCY = 4
+# A worker killed, or its database gone, mid-refresh loses the grants the LMS rotated
+# and the platform had not committed yet: at most those in flight.
+REFRESHES_IN_FLIGHT = WORKER_CONCURRENCY * FREEZE_ENV["FREEZE_LEARNER_CONCURRENCY"]
 # Debian's layout: the server's programs are not on PATH.
 PG_BIN = Path(
     os.environ.get("PG_BIN")
@@ -201,7 +206,7 @@ class Platform:
             **{key: str(value) for key, value in {**FREEZE_ENV, **extra}.items()},
         }
 
-    def start_worker(self, concurrency=2, **extra_env):
+    def start_worker(self, concurrency=WORKER_CONCURRENCY, **extra_env):
         """A `celery -A gradefreeze worker` in its own process group (so it dies whole).
 
         Not waited for: the run's tasks wait in the broker until a worker takes them.
@@ -305,6 +310,22 @@ def population_dataset(learners=LEARNERS, **options):
     """A generated run of `learners`, a hundredth of them with revoked tokens."""
     options.setdefault("revoked", learners // 100)
     return generate(learners=learners, course_keys=(COURSE_KEY,), **options)
+
+
+def revoked(dataset):
+    return {name for name, learner in dataset["learners"].items() if learner.get("revoked")}
+
+
+def lost_grants(failures, dataset):
+    """The failures of learners who did not revoke access: grants lost to the fault.
+
+    Each is a refresh token the LMS rotated and the platform never stored, so refused
+    afterwards (HTTP 400); the learner must link their edX account again.
+    """
+    assert revoked(dataset) <= set(failures)
+    lost = {name: reason for name, reason in failures.items() if name not in revoked(dataset)}
+    assert {(stage, status) for stage, _, status in lost.values()} <= {("token_refresh", 400)}
+    return lost
 
 
 def expected_final_grade(learner, course_key=COURSE_KEY):

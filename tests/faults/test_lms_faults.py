@@ -19,7 +19,7 @@ def test_an_lms_answering_5xx_and_timing_out_has_most_learners_frozen_after_retr
         "enrollments": {"timeout": True, "timeout_s": 3, "rate": 0.05},
     }
     lms = platform(dataset, latency_ms=5)
-    lms.start_worker(concurrency=4, EDX_REQUEST_TIMEOUT=1, EDX_RETRIES=4, EDX_RETRY_BACKOFF=0.05)
+    lms.start_worker(EDX_REQUEST_TIMEOUT=1, EDX_RETRIES=4, EDX_RETRY_BACKOFF=0.05)
     assert lms.freeze_command().wait(timeout=60) == 0
     wait_for_complete(demo_run)
     failures = assert_end_state(lms, demo_run, dataset)
@@ -41,7 +41,7 @@ def test_learners_whose_lms_answers_are_malformed_fail_with_that_reason_and_no_o
         endpoint = ("grades", "certificates", "enrollments")[n % 3]
         dataset["learners"][name]["faults"] = {endpoint: {"malformed": True}}
     lms = platform(dataset, latency_ms=5)
-    lms.start_worker(concurrency=4)
+    lms.start_worker()
     assert lms.freeze_command().wait(timeout=60) == 0
     wait_for_complete(demo_run)
     failures = assert_end_state(lms, demo_run, dataset)
