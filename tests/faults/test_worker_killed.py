@@ -26,7 +26,7 @@ def test_a_worker_killed_again_and_again_leaves_each_learner_frozen_once_or_fail
     platform, demo_run
 ):
     dataset = population_dataset()
-    lms = platform(dataset, latency_ms=5)
+    lms = platform(dataset, latency_ms=20)
     lms.start_beat()
     worker = lms.start_worker()
     assert lms.freeze_command().wait(timeout=60) == 0
