@@ -17,10 +17,10 @@ class CourseAdmin(admin.ModelAdmin):
 
 @admin.register(CourseRun)
 class CourseRunAdmin(admin.ModelAdmin):
-    list_display = ["edx_course_key", "course", "freeze_date_utc", "freeze_state"]
+    list_display = ["edx_course_key", "course", "freeze_date_utc", "freeze_mode", "freeze_state"]
     list_select_related = ["course", "grading_status"]
     search_fields = ["edx_course_key", "title", "course__title"]
-    list_filter = ["grading_status__status"]
+    list_filter = ["grading_status__status", "freeze_mode"]
 
     @admin.display(description="Freeze grade date (UTC)", ordering="freeze_grade_date")
     def freeze_date_utc(self, course_run):

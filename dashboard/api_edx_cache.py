@@ -10,11 +10,13 @@ a fault leaves it as it was.
 """
 
 import contextlib
+import json
 import logging
 import time
 from dataclasses import dataclass, field
 
 import requests
+import urllib3
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -23,7 +25,7 @@ from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from courses.models import CourseRun
-from dashboard.lms_client import StaffTokenError, concurrently, edx_client, staff_edx_client
+from dashboard.lms_client import StaffTokenError, concurrently, edx_client, staff_reader
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from gradefreeze.bulk_writes import insert_rows
 
@@ -91,6 +93,13 @@ def edx_errors(stage=STAGE_CACHE_REFRESH):
     except requests.Timeout as error:
         raise EdxRefreshError(stage, "timeout") from error
     except requests.RequestException as error:
+        raise EdxRefreshError(stage, "connection_error") from error
+    except urllib3.exceptions.MaxRetryError as error:  # the staff reader's, retries spent
+        timed_out = isinstance(error.reason, urllib3.exceptions.TimeoutError)
+        raise EdxRefreshError(stage, "timeout" if timed_out else "connection_error") from error
+    except urllib3.exceptions.TimeoutError as error:
+        raise EdxRefreshError(stage, "timeout") from error
+    except urllib3.exceptions.HTTPError as error:
         raise EdxRefreshError(stage, "connection_error") from error
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise EdxRefreshError(stage, "malformed_response") from error
@@ -179,9 +188,11 @@ def _refresh_batch(due, strategy, fresh, errors):
         for link, answer in concurrently(grant, todo, settings.FREEZE_LEARNER_CONCURRENCY):
             if isinstance(answer, SocialAuthBaseException):
                 code = getattr(answer, "code", None) or type(answer).__name__
-                errors[link.user_id] = EdxRefreshError(
+                error = EdxRefreshError(
                     STAGE_TOKEN_REFRESH, code, getattr(answer, "status_code", None)
                 )
+                error.__cause__ = answer  # what social-core said, for whoever debugs it
+                errors[link.user_id] = error
             elif isinstance(answer, Exception):
                 errors[link.user_id] = learner_error(answer, STAGE_TOKEN_REFRESH)
             else:
@@ -279,54 +290,74 @@ def read_learners(users, course_runs=None):
 # Reading, course-wide
 
 
+def staff_json(path_or_url, fields=None, missing_ok=False):
+    """edX's JSON answer to a GET with the staff token; None for a 404 if `missing_ok`."""
+    with edx_errors():
+        try:
+            response = staff_reader().get(path_or_url, fields)
+        except StaffTokenError as error:
+            raise EdxRefreshError(STAGE_TOKEN_REFRESH, str(error)) from None
+        if missing_ok and response.status == 404:
+            return None
+        if response.status >= 400:
+            raise EdxRefreshError(STAGE_CACHE_REFRESH, "http_error", response.status)
+        return json.loads(response.data)
+
+
 def course_grade_pages(course_run, page_size):
     """The run's current grades as edX lists them, page by page, following `next`.
 
     edX pages this listing with a cursor, so pages come one after the other; the
     caller works on each page while the next one is read.
     """
-    url = f"{settings.EDXORG_BASE_URL}api/grades/v1/courses/{course_run.edx_course_key}/"
-    params = {"page_size": page_size}
+    url = f"api/grades/v1/courses/{course_run.edx_course_key}/"
+    fields = {"page_size": page_size}
     while url:
         with edx_errors():
-            try:
-                requester = staff_edx_client().current_grades.requester
-            except StaffTokenError as error:
-                raise EdxRefreshError(STAGE_TOKEN_REFRESH, str(error)) from None
-            response = requester.get(url, params=params)
-            response.raise_for_status()
-            page = response.json()
-            results, url, params = page["results"], page.get("next"), None
+            page = staff_json(url, fields)
+            results, url, fields = page["results"], page.get("next"), None
             if not isinstance(results, list):
                 raise TypeError("results is not a list")
         yield results
 
 
+def _enrollments_of(course_key, usernames):
+    """The enrollments in the run of these learners, as the staff listing gives them."""
+    url, fields, found = (
+        "api/enrollment/v1/enrollments",
+        {
+            "course_id": course_key,
+            "username": ",".join(usernames),
+        },
+        [],
+    )
+    while url:
+        with edx_errors():
+            page = staff_json(url, fields)
+            found += page["results"]
+            url, fields = page.get("next"), None
+    return found
+
+
 def read_course_page(course_run, usernames):
     """Read what the run's staff view says of these learners (username -> user id):
     their enrollments in the run, in batches of usernames, then the certificates of
-    those who can hold one, with up to FREEZE_PAGE_CONCURRENCY requests in flight.
+    those who can hold one (actively enrolled, not in audit mode), with up to
+    FREEZE_PAGE_CONCURRENCY requests in flight.
 
     Returns ({username: enrollment JSON or None}, {username: certificate or None},
     {username: EdxRefreshError}).
     """
     key = course_run.edx_course_key
-    try:
-        edx = staff_edx_client()
-    except StaffTokenError as error:
-        raise EdxRefreshError(STAGE_TOKEN_REFRESH, str(error)) from None
     concurrency = settings.FREEZE_PAGE_CONCURRENCY
     names = sorted(usernames)
     batches = [
         names[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(names), USERNAMES_PER_REQUEST)
     ]
     errors, enrollments, certificates = {}, dict.fromkeys(names), {}
-
-    def list_enrollments(batch):
-        with edx_errors():
-            return [e.json for e in edx.enrollments.get_enrollments(course_id=key, usernames=batch)]
-
-    for batch, answer in concurrently(list_enrollments, batches, concurrency):
+    for batch, answer in concurrently(
+        lambda batch: _enrollments_of(key, batch), batches, concurrency
+    ):
         if isinstance(answer, Exception):
             errors.update(dict.fromkeys(batch, learner_error(answer)))
             continue
@@ -339,12 +370,17 @@ def read_course_page(course_run, usernames):
             for name in names
             if name not in errors
             and enrollments[name] is not None
+            and enrollments[name].get("is_active") is True
             and enrollments[name].get("mode") not in NO_CERTIFICATE_MODES
         ]
         certificates = dict.fromkeys(can_hold)
 
         def fetch(name):
-            return fetch_certificate(edx, name, key)
+            path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
+            certificate = staff_json(path, missing_ok=True)
+            if certificate is not None and not isinstance(certificate, dict):
+                raise TypeError("a certificate is not an object")
+            return certificate
 
         for name, answer in concurrently(fetch, can_hold, concurrency):
             if isinstance(answer, Exception):

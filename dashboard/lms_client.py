@@ -1,10 +1,15 @@
-"""edx-api-client on a keep-alive connection pool with retries, and the staff token.
+"""Talking to the LMS: edx-api-client on a shared keep-alive pool, and the staff reader.
 
 edx-api-client opens a new requests session (and so a new connection) for every API
 object it hands out. Here every client of a process shares one pool, and GET requests
 that time out or get a 5xx answer are retried with exponential backoff and jitter
 (urllib3's Retry). Token requests (POST) are never retried once sent: edX rotates
 refresh tokens, so a resent refresh could spend a token twice.
+
+The course-wide read sends tens of thousands of GETs with one staff token; it goes
+to the same endpoints through urllib3 directly, with the same pool sizes and
+retries: requests costs about 1.1 ms of CPU per request here against urllib3's
+0.4 ms, and at 100,000 learners that difference is the freeze's bottleneck.
 """
 
 import threading
@@ -13,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 
 import requests
+import urllib3
 from django.conf import settings
 from edx_api.client import EdxApi
 from requests.adapters import HTTPAdapter
@@ -139,8 +145,41 @@ def staff_client_configured():
     return bool(settings.EDXORG_STAFF_CLIENT_ID and settings.EDXORG_STAFF_CLIENT_SECRET)
 
 
-def staff_edx_client():
-    return edx_client(staff_token.get())
+class StaffReader:
+    """GETs of edX's staff endpoints with the staff client's token, on one urllib3 pool."""
+
+    def __init__(self, pool_size):
+        self.pool = urllib3.PoolManager(
+            num_pools=4,
+            maxsize=pool_size,
+            retries=retry_policy(),
+            timeout=urllib3.Timeout(total=settings.EDX_REQUEST_TIMEOUT),
+        )
+
+    def get(self, path_or_url, fields=None):
+        """The answer to a GET (a urllib3 response): `path_or_url` is relative to the LMS."""
+        url = path_or_url
+        if not url.startswith(("http://", "https://")):
+            url = settings.EDXORG_BASE_URL + path_or_url
+        headers = {"Authorization": f"Bearer {staff_token.get()}", "Accept": "application/json"}
+        response = self.pool.request("GET", url, fields=fields, headers=headers)
+        if response.status == 401:
+            staff_token.forget()  # revoked or expired early: the next request asks anew
+        return response
+
+
+def staff_reader():
+    return _staff_reader(
+        settings.FREEZE_PAGE_CONCURRENCY + 4,
+        settings.EDX_RETRIES,
+        settings.EDX_RETRY_BACKOFF,
+        settings.EDX_REQUEST_TIMEOUT,
+    )
+
+
+@cache
+def _staff_reader(pool_size, retries, backoff, timeout):
+    return StaffReader(pool_size)
 
 
 def concurrently(function, items, concurrency):

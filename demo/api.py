@@ -13,6 +13,7 @@ from social_django.models import UserSocialAuth
 
 from courses.models import Course, CourseRun, Program
 from dashboard.api_edx_cache import EDX_PROVIDER
+from dashboard.edx_tokens import unsaved_link_with_encrypted_tokens
 from dashboard.models import CachedCurrentGrade, CachedEnrollment
 
 BATCH = 2000
@@ -68,7 +69,7 @@ def seed_learners(dataset):
         _upsert(
             UserSocialAuth,
             [
-                UserSocialAuth(
+                unsaved_link_with_encrypted_tokens(
                     user_id=user_ids[name],
                     provider=EDX_PROVIDER,
                     uid=name,

@@ -164,8 +164,29 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
 }
 
+# Security and secrets: production (DEBUG off) is HTTPS-only by default; behind a
+# proxy that terminates TLS set SECURE_PROXY_SSL_HEADER (e.g. HTTP_X_FORWARDED_PROTO).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+if os.environ.get("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Learners' edX tokens are encrypted at rest (dashboard.edx_tokens) with these Fernet
+# keys: the first encrypts, all decrypt. Unset, a development key published here is
+# used, which `check --deploy` refuses.
+DEVELOPMENT_TOKEN_ENCRYPTION_KEY = "Z3JhZGVmcmVlemUtZGV2ZWxvcG1lbnQta2V5LW9ubHk="
+TOKEN_ENCRYPTION_KEYS = [
+    key.strip() for key in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if key.strip()
+] or [DEVELOPMENT_TOKEN_ENCRYPTION_KEY]
+
 SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
 if SENTRY_DSN:
     import sentry_sdk
 
-    sentry_sdk.init(dsn=SENTRY_DSN, send_default_pii=False)
+    from gradefreeze.redaction import sentry_options
+
+    sentry_sdk.init(dsn=SENTRY_DSN, **sentry_options())

@@ -27,7 +27,7 @@ class FinalGradeAdmin(ReadOnlyAdmin):
 
 @admin.register(CourseRunGradingStatus)
 class CourseRunGradingStatusAdmin(ReadOnlyAdmin):
-    list_display = ["course_run", "status", "started_on", "completed_on", "population"]
+    list_display = ["course_run", "status", "mode", "started_on", "completed_on", "population"]
     list_filter = ["status"]
     search_fields = ["course_run__edx_course_key"]
 

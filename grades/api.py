@@ -81,16 +81,31 @@ def parse_percent(value):
         return 0.0
     try:
         percent = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0.0
     if not math.isfinite(percent):
         return 0.0
     return min(max(percent, 0.0), 1.0)
 
 
+def paid_mode(value):
+    """Whether edX's mode or certificate type is a paid one; JSON of any other shape is not."""
+    return isinstance(value, str) and value in PAID_MODES
+
+
+def check_shapes(current_grade, certificate, enrollment):
+    """edX's records are JSON objects; the certificate and enrollment may be missing (None)."""
+    if not isinstance(current_grade, dict):
+        raise FinalGradeError("malformed_current_grade")
+    for name, record in (("certificate", certificate), ("enrollment", enrollment)):
+        if record is not None and not isinstance(record, dict):
+            raise FinalGradeError(f"malformed_{name}")
+
+
 def compute_final_grade(has_exam, current_grade, certificate, enrollment):
     """Apply the run's grading policy to edX's JSON (certificate, enrollment may be None)."""
-    enrollment_paid = (enrollment or {}).get("mode") in PAID_MODES
+    check_shapes(current_grade, certificate, enrollment)
+    enrollment_paid = paid_mode((enrollment or {}).get("mode"))
     grade = parse_percent(current_grade.get("percent"))
     if has_exam:
         return FinalGradeValues(
@@ -101,7 +116,7 @@ def compute_final_grade(has_exam, current_grade, certificate, enrollment):
     return FinalGradeValues(
         grade=grade,
         passed=certificate.get("status") == DOWNLOADABLE,
-        paid=certificate.get("certificate_type") in PAID_MODES,
+        paid=paid_mode(certificate.get("certificate_type")),
     )
 
 
@@ -115,8 +130,6 @@ def final_grade_from(course_run, grade_data, enrollment):
     current_grade = grade_data.current_grade
     if current_grade is None:
         raise FinalGradeError("no_current_grade")
-    if not isinstance(current_grade, dict):
-        raise FinalGradeError("malformed_current_grade")
     certificate = None if grade_data.certificate is UNREAD else grade_data.certificate
     return compute_final_grade(course_run.has_exam, current_grade, certificate, enrollment)
 
@@ -217,7 +230,7 @@ def chunks_in_flight(grading_status):
 def mark_complete(grading_status):
     grading_status.status = CourseRunGradingStatus.COMPLETE
     grading_status.completed_on = timezone.now()
-    grading_status.save(update_fields=["status", "completed_on"])
+    grading_status.save(update_fields=["status", "completed_on", "mode"])
 
 
 @dataclass(frozen=True)
@@ -284,6 +297,7 @@ def freeze_course_run(course_run, send_chunks):
             left = learners_left(course_run, grading_status).order_by("id")
             left = list(left.values_list("id", flat=True))
             if not left:
+                grading_status.mode = mode
                 mark_complete(grading_status)
                 return "completed"
             size = settings.FREEZE_CHUNK_SIZE
@@ -582,3 +596,56 @@ def revert_freeze(course_run):
         deleted, _ = FinalGrade.objects.filter(course_run=course_run).delete()
         CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
     return deleted
+
+
+# Retrying the failed learners of a run
+
+
+def retry_failed_learners(course_run, send_chunks):
+    """Send a new round made of exactly the run's failed learners; returns (outcome, round).
+
+    Outcomes: "not_started" (no freeze yet), "not_due" (freeze date unset or moved to
+    the future), "in_progress" (chunks still running), "nothing_failed", and
+    "dispatched" with the FreezeRound, which `send_chunks` gets once committed. Their
+    failure rows go, so they count as left until their chunk has run; a complete run
+    goes back to pending and the round's last chunk completes it again. Learners
+    frozen by hand since they failed are not retried.
+    """
+    with transaction.atomic():
+        grading_status = (
+            CourseRunGradingStatus.objects.select_for_update().filter(course_run=course_run).first()
+        )
+        if grading_status is None:
+            return "not_started", None
+        try:
+            check_freeze_date_passed(course_run)
+        except CourseRunError:
+            return "not_due", None
+        if chunks_in_flight(grading_status):
+            return "in_progress", None
+        failed = list(
+            grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+            .order_by("user_id")
+            .values_list("user_id", flat=True)
+        )
+        if not failed:
+            return "nothing_failed", None
+        grading_status.failures.filter(user_id__in=failed).delete()
+        size = settings.FREEZE_CHUNK_SIZE
+        chunks = [failed[i : i + size] for i in range(0, len(failed), size)]
+        # The round reads each learner with their own token, whatever the run's mode; the
+        # status keeps the run's mode, so the reconcile at the round's end completes a
+        # course-wide run without listing it all again.
+        grading_status.status = CourseRunGradingStatus.PENDING
+        grading_status.completed_on = None
+        grading_status.dispatch += 1
+        grading_status.listed = True
+        grading_status.chunks_total = len(chunks)
+        grading_status.chunks_done = 0
+        grading_status.progressed_on = timezone.now()
+        grading_status.save()
+        freeze_round = FreezeRound(
+            grading_status.pk, grading_status.dispatch, CourseRun.PER_LEARNER, chunks
+        )
+        transaction.on_commit(lambda: send_chunks(freeze_round))
+    return "dispatched", freeze_round

@@ -23,6 +23,12 @@ def _tasks_in_process(value):
     app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _plain_http_test_client(settings):
+    """The test client speaks plain HTTP: production's redirect to HTTPS would answer 301."""
+    settings.SECURE_SSL_REDIRECT = False
+
+
 @pytest.fixture
 def in_process_tasks():
     """Run Celery tasks in the calling process, as the embedded default does."""

@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from courses.models import Course, CourseRun, Program
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
-from grades.models import FinalGrade
+from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):
@@ -104,3 +104,27 @@ class FinalGradeFactory(factory.django.DjangoModelFactory):
     grade = 0.8
     passed = True
     paid = True
+
+
+class CourseRunGradingStatusFactory(factory.django.DjangoModelFactory):
+    """A run whose first round has run to its end, still pending."""
+
+    class Meta:
+        model = CourseRunGradingStatus
+
+    course_run = factory.SubFactory(CourseRunFactory)
+    dispatch = 1
+    chunks_total = 1
+    chunks_done = 1
+    progressed_on = factory.LazyFunction(timezone.now)
+
+
+class FreezeFailureFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FreezeFailure
+
+    grading_status = factory.SubFactory(CourseRunGradingStatusFactory)
+    user = factory.SubFactory(UserFactory)
+    stage = FreezeFailure.CACHE_REFRESH
+    reason = "http_error"
+    http_status = 500

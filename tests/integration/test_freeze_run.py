@@ -72,6 +72,39 @@ def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_r
     }
 
 
+STAFF_CLIENT = {
+    "FREEZE_MODE": "course_wide",
+    "EDXORG_STAFF_CLIENT_ID": "gradefreeze",
+    "EDXORG_STAFF_CLIENT_SECRET": "sandbox-secret",
+}
+
+
+def test_a_course_wide_freeze_on_two_workers_freezes_every_learner_once(
+    seeded, start_sandbox, start_worker, demo_run, settings
+):
+    dataset = seeded(learners=250, revoked=20)
+    sandbox = start_sandbox(dataset, latency_ms=5)
+    for _ in range(2):
+        start_worker(sandbox, FREEZE_PAGE_SIZE=40, **STAFF_CLIENT)
+    for name, value in STAFF_CLIENT.items():
+        setattr(settings, name, value)
+    call_command("freeze_final_grades", demo_run.edx_course_key)
+    status = wait_for_state(demo_run, api.COMPLETE)
+    assert (status.mode, status.frozen, status.failed, status.left) == ("course_wide", 250, 0, 0)
+    assert status.chunks_total == 7  # 250 learners, 40 a page
+    expected = {
+        name: expected_final_grade(learner, demo_run.edx_course_key)
+        for name, learner in dataset["learners"].items()
+    }
+    assert frozen_values(demo_run) == expected
+    created = FinalGradeAudit.objects.filter(action="created")
+    assert created.count() == 250
+    assert created.values("final_grade_id").distinct().count() == 250
+    requests = sandbox.stats()["requests"]
+    assert requests["token"] <= 4  # a staff token per worker process, no learner's refresh
+    assert requests["grades"] == 7
+
+
 def test_an_exam_run_takes_edx_passed_and_the_enrollment_mode(running, demo_run):
     demo_run.course.has_exam = True
     demo_run.course.save()

@@ -2,18 +2,23 @@ import json
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.core.management.base import CommandError
+from django.db import connection, transaction
 from django.utils import timezone
 
+from courses.api import CourseRunError, check_course_key
 from demo.api import seed_course_run, seed_learners
+from gradefreeze.commands import OperatorCommand
 from grades.api import revert_freeze
-from sandbox.dataset import generate
+from sandbox.dataset import DatasetError, generate
 
 DEFAULT_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
+# More than the benchmark's 100,000 learners; a typo of a few more zeros would
+# otherwise run for hours or exhaust memory.
+MAX_LEARNERS = 1_000_000
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Seed a demo: a program with a course run whose freeze date has passed, learners "
         "linked to edX (some with revoked tokens, some without a certificate), and the "
@@ -42,28 +47,45 @@ class Command(BaseCommand):
                 "seed_demo rewrites learners, tokens and a course run: it runs on the embedded "
                 "SQLite database only, unless given --force."
             )
-        if options["learners"] < 1:
-            raise CommandError("--learners must be at least 1.")
+        if not 1 <= options["learners"] <= MAX_LEARNERS:
+            raise CommandError(f"--learners must be between 1 and {MAX_LEARNERS:,}.")
         if not 0 <= options["revoked"] <= options["learners"]:
             raise CommandError("--revoked must be between 0 and --learners.")
-        out = Path(options["out"])
-        if not out.parent.is_dir():
-            raise CommandError(f"The folder of --out does not exist: {out.parent}")
-        dataset = generate(
-            learners=options["learners"],
-            course_keys=(options["course_key"],),
-            seed=options["seed"],
-            revoked=options["revoked"],
-        )
-        course_run = seed_course_run(
-            options["course_key"], timezone.now() - timezone.timedelta(days=1)
-        )
-        reverted = revert_freeze(course_run)
-        seeded = seed_learners(dataset)
-        out.write_text(json.dumps(dataset))
+        try:
+            course_key = check_course_key(options["course_key"])
+        except CourseRunError as error:
+            raise CommandError(f"--course-key: {error}") from None
+        out = self.out_path(options["out"])
+        try:
+            dataset = generate(
+                learners=options["learners"],
+                course_keys=(course_key,),
+                seed=options["seed"],
+                revoked=options["revoked"],
+            )
+        except DatasetError as error:
+            raise CommandError(f"The sandbox cannot serve this demo: {error}") from None
+        with transaction.atomic():  # the database is seeded only if the data file is written
+            course_run = seed_course_run(course_key, timezone.now() - timezone.timedelta(days=1))
+            reverted = revert_freeze(course_run)
+            seeded = seed_learners(dataset)
+            try:
+                out.write_text(json.dumps(dataset))
+            except OSError as error:
+                raise CommandError(f"Cannot write --out {str(out)!r}: {error.strerror}.") from None
         self.stdout.write(
             f"Seeded {seeded} learners in {course_run.edx_course_key} "
             f"(freeze date {course_run.freeze_grade_date:%Y-%m-%d %H:%M} UTC, "
             f"{options['revoked']} with revoked tokens); reverted {reverted} earlier final grades; "
             f"sandbox data in {out}."
         )
+
+    def out_path(self, value):
+        if "\0" in value or not value.strip():
+            raise CommandError(f"--out is not a file path: {value!r}")
+        out = Path(value)
+        if not out.parent.is_dir():
+            raise CommandError(f"The folder of --out does not exist: {str(out.parent)!r}")
+        if out.is_dir():
+            raise CommandError(f"--out is a folder, not a file: {str(out)!r}")
+        return out

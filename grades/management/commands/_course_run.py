@@ -1,4 +1,7 @@
-"""The course key argument every freeze command takes."""
+"""The course key argument every freeze command takes, and the progress of in-process chunks."""
+
+import contextlib
+import logging
 
 from django.core.management.base import CommandError
 
@@ -17,3 +20,21 @@ def course_run_from_options(options):
         return course_run_by_key(options["edx_course_key"])
     except CourseRunError as error:
         raise CommandError(str(error)) from None
+
+
+@contextlib.contextmanager
+def chunk_progress(stdout):
+    """No broker: the chunks run inside the command, so show their progress as they finish."""
+    progress = logging.StreamHandler(stdout)
+    progress.setFormatter(logging.Formatter("  %(message)s"))
+    logger = logging.getLogger("grades.api")
+    logger.addHandler(progress)
+    previous = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(progress)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]

@@ -1,7 +1,6 @@
 import sys
 
-from django.core.management.base import BaseCommand
-
+from gradefreeze.commands import OperatorCommand
 from grades import api
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
 
@@ -14,7 +13,7 @@ EXIT_STATUS = {
 }
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Show how the freeze of a course run stands: frozen, failed (by reason) and left. "
         "Exit status: 0 complete, 1 bad input, 3 not started, 4 being processed, "

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from gradefreeze.commands import OperatorCommand
 from grades import api
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Mark the freeze of a course run complete, learners left or not "
         "(it does not freeze them). Refused while its chunks still run."

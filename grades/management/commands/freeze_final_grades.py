@@ -1,14 +1,17 @@
-import logging
-
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from courses.api import CourseRunError, check_freeze_date_passed
+from gradefreeze.commands import OperatorCommand
 from grades import api, tasks
-from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
+from grades.management.commands._course_run import (
+    add_course_key_argument,
+    chunk_progress,
+    course_run_from_options,
+)
 from grades.models import CourseRunGradingStatus
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Freeze the final grades of a course run whose freeze grade date has passed: submits "
         "an async task to the Celery workers (with no broker configured, freezes in-process). "
@@ -51,19 +54,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Freezing {course_run.edx_course_key} in-process (no broker configured), {mode}."
         )
-        progress = logging.StreamHandler(self.stdout)
-        progress.setFormatter(logging.Formatter("  %(message)s"))
-        logger = logging.getLogger("grades.api")
-        logger.addHandler(progress)
-        previous = logger.level, logger.propagate
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
-        try:
+        with chunk_progress(self.stdout):
             tasks.freeze_course_run.delay(course_run.id)
-        finally:
-            logger.removeHandler(progress)
-            logger.setLevel(previous[0])
-            logger.propagate = previous[1]
         status = api.freeze_status(course_run)
         self.stdout.write(
             f"Freeze of {course_run.edx_course_key}: {status.state}; {status.frozen} frozen, "

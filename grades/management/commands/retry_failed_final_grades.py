@@ -1,0 +1,62 @@
+import contextlib
+
+from django.core.management.base import CommandError
+
+from gradefreeze.commands import OperatorCommand
+from grades import api, tasks
+from grades.management.commands._course_run import (
+    add_course_key_argument,
+    chunk_progress,
+    course_run_from_options,
+)
+
+
+class Command(OperatorCommand):
+    help = (
+        "Retry only the learners whose freeze failed in a course run, in a new round sent to "
+        "the Celery workers (with no broker configured, in-process). Their failures are "
+        "cleared first; a complete run goes back to pending and completes again when the "
+        "round ends. Refused while the run's chunks still run."
+    )
+
+    def add_arguments(self, parser):
+        add_course_key_argument(parser)
+
+    def handle(self, *args, **options):
+        course_run = course_run_from_options(options)
+        key = course_run.edx_course_key
+        in_process = tasks.freeze_chunk.app.conf.task_always_eager
+        with chunk_progress(self.stdout) if in_process else contextlib.nullcontext():
+            outcome, freeze_round = api.retry_failed_learners(course_run, tasks.send_chunks)
+        if outcome == "not_started":
+            raise CommandError(f"The freeze of {key} has not started: run freeze_final_grades.")
+        if outcome == "not_due":
+            raise CommandError(
+                f"The freeze grade date of {key} is unset or in the future: nothing to retry now."
+            )
+        if outcome == "in_progress":
+            raise CommandError(
+                f"The freeze of {key} still has chunks running: wait, "
+                "or see check_final_grade_freeze_status."
+            )
+        if outcome == "nothing_failed":
+            self.stdout.write(f"No learner of {key} is recorded as failed; nothing changed.")
+            return
+        learners = counted(sum(len(chunk) for chunk in freeze_round.chunks), "failed learner")
+        if not in_process:
+            chunks = counted(len(freeze_round.chunks), "chunk")
+            self.stdout.write(
+                f"Submitted a retry of {learners} of {key} in {chunks}: "
+                "see check_final_grade_freeze_status."
+            )
+            return
+        status = api.freeze_status(course_run)
+        self.stdout.write(
+            f"Retried {learners} of {key} in-process (no broker configured).\n"
+            f"Freeze of {key}: {status.state}; {status.frozen} frozen, {status.failed} failed, "
+            f"{status.left} left."
+        )
+
+
+def counted(number, noun):
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
