@@ -145,16 +145,19 @@ def private_postgres():
     # Not under pytest's tmp_path: the postgres user cannot enter root's private directory.
     directory = Path(tempfile.mkdtemp(prefix="gradefreeze-faults-"))
     cluster = PrivatePostgres(directory)
-    cluster.init()
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": cluster.url},
-        check=True,
-    )
-    yield cluster
-    cluster.stop("immediate")
-    shutil.rmtree(directory)
+    try:
+        cluster.init()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "-v", "0"],
+            cwd=ROOT,
+            env={**os.environ, "DATABASE_URL": cluster.url},
+            check=True,
+        )
+        yield cluster
+    finally:
+        if (cluster.data / "postmaster.pid").exists():
+            cluster.stop("immediate")
+        shutil.rmtree(directory)
 
 
 @pytest.fixture(scope="session")
