@@ -158,9 +158,20 @@ def refresh_tokens(links):
     errors = {}
     fresh = dict(links)
     due = [link.pk for link in links.values() if _token_expires_soon(link)]
-    if not due:
-        return fresh, errors
     strategy = load_strategy()
+    # A batch of as many as are in flight at once, committed before the next: the
+    # rotated pairs of a transaction that never commits (its worker killed, the
+    # database restarted) are lost for good, and so are those learners' grants.
+    size = max(settings.FREEZE_LEARNER_CONCURRENCY, 1)
+    for start in range(0, len(due), size):
+        _refresh_batch(due[start : start + size], strategy, fresh, errors)
+    for user_id, link in fresh.items():
+        if user_id not in errors and not link.extra_data.get("access_token"):
+            errors[user_id] = EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
+    return fresh, errors
+
+
+def _refresh_batch(due, strategy, fresh, errors):
     with transaction.atomic():
         locked = UserSocialAuth.objects.select_for_update().select_related("user")
         rows = list(locked.filter(pk__in=due))
@@ -188,10 +199,6 @@ def refresh_tokens(links):
                 extra = backend.extra_data(link.user, link.uid, answer, link.extra_data or {}, {})
                 if link.set_extra_data(extra):
                     link.save(update_fields=["extra_data"])
-    for user_id, link in fresh.items():
-        if user_id not in errors and not link.extra_data.get("access_token"):
-            errors[user_id] = EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
-    return fresh, errors
 
 
 def fresh_edx_link(user):

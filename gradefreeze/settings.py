@@ -144,6 +144,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# When the broker connection drops, running chunks go on to their end rather than
+# being terminated (Celery 6's default): one killed between the LMS rotating a
+# learner's refresh token and the commit of the new pair loses the learner's grant.
+# A chunk's work is idempotent, so its unacknowledged message delivered again is harmless.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_BEAT_SCHEDULE = {
     "freeze-due-course-runs": {
         "task": "grades.tasks.freeze_due_course_runs",

@@ -33,7 +33,9 @@ def freeze_course_run(course_run_id):
     return api.freeze_course_run(course_run, send_chunks)
 
 
-@shared_task
+# Nobody reads the result of a chunk, a page or a listing, and storing it must not
+# fail a task whose work is done when Redis is away for a moment.
+@shared_task(ignore_result=True)
 def freeze_chunk(grading_status_id, round_number, index, user_ids):
     """Per-learner mode: freeze a chunk of learners; the round's last chunk reconciles."""
     grading_status = api.current_round(grading_status_id, round_number)
@@ -47,7 +49,7 @@ def freeze_chunk(grading_status_id, round_number, index, user_ids):
     return {"frozen": frozen, "failed": failed}
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def list_course_run(grading_status_id, round_number):
     """Course-wide mode: walk the run's grade pages, a chunk task per page.
 
@@ -71,7 +73,7 @@ def list_course_run(grading_status_id, round_number):
     return "listed"
 
 
-@shared_task
+@shared_task(ignore_result=True)
 def freeze_course_page(grading_status_id, round_number, index, records):
     """Course-wide mode: freeze the learners of one page of grades; the last reconciles."""
     grading_status = api.current_round(grading_status_id, round_number)
