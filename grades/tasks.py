@@ -33,20 +33,37 @@ def freeze_course_run(course_run_id):
     return api.freeze_course_run(course_run, send_chunks)
 
 
-# Nobody reads the result of a chunk, a page or a listing, and storing it must not
-# fail a task whose work is done when Redis is away for a moment.
-@shared_task(ignore_result=True)
-def freeze_chunk(grading_status_id, round_number, index, user_ids):
-    """Per-learner mode: freeze a chunk of learners; the round's last chunk reconciles."""
+def run_chunk(grading_status_id, round_number, index, freeze):
+    """Run `freeze(grading_status)` for one chunk of a round that is still current,
+    acting as the chunk; the round's last chunk to finish reconciles the run. A chunk
+    the LMS fails as a whole (its staff token refused, say) is left unfinished, and the
+    round stalls until the periodic task picks it up."""
     grading_status = api.current_round(grading_status_id, round_number)
     if grading_status is None:
         return "stale"
     course_run = grading_status.course_run
-    with acting_as(chunk_actor(course_run)):
-        frozen, failed = api.freeze_users(grading_status, user_ids)
+    try:
+        with acting_as(chunk_actor(course_run)):
+            frozen, failed = freeze(grading_status)
+    except EdxRefreshError as error:
+        log.error("%s: chunk %d failed: %s", course_run, index, error)
+        return f"failed: {error}"
     if api.finish_chunk(grading_status, round_number, index):
         freeze_course_run.delay(course_run.id)
     return {"frozen": frozen, "failed": failed}
+
+
+# Nobody reads the result of a chunk, a page or a listing, and storing it must not
+# fail a task whose work is done when Redis is away for a moment.
+@shared_task(ignore_result=True)
+def freeze_chunk(grading_status_id, round_number, index, user_ids):
+    """Per-learner mode: freeze a chunk of learners."""
+    return run_chunk(
+        grading_status_id,
+        round_number,
+        index,
+        lambda grading_status: api.freeze_users(grading_status, user_ids),
+    )
 
 
 @shared_task(ignore_result=True)
@@ -75,20 +92,13 @@ def list_course_run(grading_status_id, round_number):
 
 @shared_task(ignore_result=True)
 def freeze_course_page(grading_status_id, round_number, index, records):
-    """Course-wide mode: freeze the learners of one page of grades; the last reconciles."""
-    grading_status = api.current_round(grading_status_id, round_number)
-    if grading_status is None:
-        return "stale"
-    course_run = grading_status.course_run
-    try:
-        with acting_as(chunk_actor(course_run)):
-            frozen, failed = api.freeze_course_page(grading_status, records)
-    except EdxRefreshError as error:
-        log.error("%s: page %d failed: %s", course_run, index, error)
-        return f"failed: {error}"
-    if api.finish_chunk(grading_status, round_number, index):
-        freeze_course_run.delay(course_run.id)
-    return {"frozen": frozen, "failed": failed}
+    """Course-wide mode: freeze the learners of one page of the run's grades."""
+    return run_chunk(
+        grading_status_id,
+        round_number,
+        index,
+        lambda grading_status: api.freeze_course_page(grading_status, records),
+    )
 
 
 @shared_task
