@@ -21,10 +21,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from social_core.exceptions import SocialAuthBaseException
+from social_core.storage import UserMixin
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
 from courses.models import CourseRun
+from dashboard.edx_tokens import encrypted_tokens
 from dashboard.lms_client import StaffTokenError, concurrently, edx_client, staff_reader
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from gradefreeze.bulk_writes import insert_rows
@@ -145,46 +147,67 @@ def edx_links(users):
     return {link.user_id: link for link in links}
 
 
-def refresh_tokens(links):
+def refresh_tokens(links, then=None):
     """Refresh the access tokens of `links` that are due, many at once; returns the
-    links as saved and {user id: EdxRefreshError} for those that could not be.
+    links as saved, {user id: EdxRefreshError} for those that could not be, and what
+    `then` gave.
 
     edX rotates the refresh token on every use, so the due rows stay locked from before
     the grant until the new tokens are saved: two workers refreshing one learner at once
     would otherwise spend the same refresh token twice, and the second would fail. The
     grants are social-core's (backend `edxorg`); only the saving happens here, in this
     thread, because the lock belongs to this thread's transaction.
+
+    With `then`, each learner's `then(link)` (their reads) runs in the thread that made
+    their token fresh, right after the grant, so that a chunk's grants and reads overlap
+    instead of following each other: {user id: its result or the exception it raised}.
     """
-    errors = {}
+    errors, outcomes = {}, {}
     fresh = dict(links)
     due = [link.pk for link in links.values() if _token_expires_soon(link)]
+    if then is not None:
+        ready = [link for link in links.values() if link.pk not in due]
+        for link, outcome in concurrently(then, ready, settings.FREEZE_LEARNER_CONCURRENCY):
+            outcomes[link.user_id] = outcome
     strategy = load_strategy()
     # A batch of as many as are in flight at once, committed before the next: the
     # rotated pairs of a transaction that never commits (its worker killed, the
     # database restarted) are lost for good, and so are those learners' grants.
     size = max(settings.FREEZE_LEARNER_CONCURRENCY, 1)
     for start in range(0, len(due), size):
-        _refresh_batch(due[start : start + size], strategy, fresh, errors)
+        _refresh_batch(due[start : start + size], strategy, fresh, errors, then, outcomes)
     for user_id, link in fresh.items():
         if user_id not in errors and not link.extra_data.get("access_token"):
             errors[user_id] = EdxRefreshError(STAGE_TOKEN_REFRESH, "no_access_token")
-    return fresh, errors
+    return fresh, errors, outcomes
 
 
-def _refresh_batch(due, strategy, fresh, errors):
+def _refresh_batch(due, strategy, fresh, errors, then, outcomes):
     with transaction.atomic():
         locked = UserSocialAuth.objects.select_for_update().select_related("user")
         rows = list(locked.filter(pk__in=due))
         fresh.update((link.user_id, link) for link in rows)
         todo = [link for link in rows if _token_expires_soon(link)]
+        if then is not None:
+            for link in rows:
+                if link not in todo:  # refreshed by another worker meanwhile
+                    outcomes[link.user_id] = _outcome(then, link)
         backend = todo[0].get_backend_instance(strategy) if todo else None
 
         def grant(link):
             token = backend.get_refresh_token(link.extra_data)
             if not token:
                 raise EdxRefreshError(STAGE_TOKEN_REFRESH, "reauthentication_required")
-            return backend.refresh_token(token, **backend.get_refresh_token_kwargs(link.extra_data))
+            answer = backend.refresh_token(
+                token, **backend.get_refresh_token_kwargs(link.extra_data)
+            )
+            extra = backend.extra_data(link.user, link.uid, answer, link.extra_data or {}, {})
+            # social-core's merge of the new token fields, without social_django's save:
+            # the batch is saved by the thread that holds its lock.
+            changed = UserMixin.set_extra_data(link, extra)
+            return changed, None if then is None else _outcome(then, link)
 
+        granted = []
         for link, answer in concurrently(grant, todo, settings.FREEZE_LEARNER_CONCURRENCY):
             if isinstance(answer, SocialAuthBaseException):
                 code = getattr(answer, "code", None) or type(answer).__name__
@@ -196,9 +219,32 @@ def _refresh_batch(due, strategy, fresh, errors):
             elif isinstance(answer, Exception):
                 errors[link.user_id] = learner_error(answer, STAGE_TOKEN_REFRESH)
             else:
-                extra = backend.extra_data(link.user, link.uid, answer, link.extra_data or {}, {})
-                if link.set_extra_data(extra):
-                    link.save(update_fields=["extra_data"])
+                changed, outcomes[link.user_id] = answer
+                if changed:
+                    granted.append(link)
+        _save_tokens(granted)
+
+
+def _outcome(function, link):
+    try:
+        return function(link)
+    except Exception as error:  # the caller decides, learner by learner
+        return error
+
+
+def _save_tokens(links):
+    """Save the links' new tokens in one UPDATE, encrypted as a save would encrypt them
+    (bulk_update skips the save signals); the links keep their plaintext."""
+    plaintext = [link.extra_data for link in links]
+    now = timezone.now()
+    for link in links:
+        link.extra_data = encrypted_tokens(link.extra_data)
+        link.modified = now
+    try:
+        UserSocialAuth.objects.bulk_update(links, ["extra_data", "modified"])
+    finally:
+        for link, extra_data in zip(links, plaintext, strict=True):
+            link.extra_data = extra_data
 
 
 def fresh_edx_link(user):
@@ -206,7 +252,7 @@ def fresh_edx_link(user):
     links = edx_links([user])
     if user.pk not in links:
         raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
-    fresh, errors = refresh_tokens(links)
+    fresh, errors, _ = refresh_tokens(links)
     if user.pk in errors:
         raise errors[user.pk]
     return fresh[user.pk]
@@ -262,8 +308,6 @@ def read_learners(users, course_runs=None):
         for user in users
         if user.pk not in links
     }
-    links, token_errors = refresh_tokens(links)
-    errors.update(token_errors)
     known_runs = {run.edx_course_key: run for run in CourseRun.objects.all()}
 
     def read(link):
@@ -281,13 +325,16 @@ def read_learners(users, course_runs=None):
             )
         )
 
+    _, token_errors, outcomes = refresh_tokens(links, then=read)
+    errors.update(token_errors)
     reads = {}
-    readable = [link for user_id, link in links.items() if user_id not in errors]
-    for link, answer in concurrently(read, readable, settings.FREEZE_LEARNER_CONCURRENCY):
+    for user_id, answer in outcomes.items():
+        if user_id in errors:
+            continue
         if isinstance(answer, Exception):
-            errors[link.user_id] = learner_error(answer)
+            errors[user_id] = learner_error(answer)
         else:
-            reads[link.user_id] = answer
+            reads[user_id] = answer
     return reads, errors
 
 
