@@ -1,0 +1,81 @@
+"""Course-wide freezes under faults: workers killed, Redis restarted, the LMS failing.
+
+A course-wide run lists the run's grade pages in one task and freezes each page in
+another; whatever is lost, a later round lists the run again and skips who is frozen.
+"""
+
+import random
+import time
+
+import pytest
+
+from grades.models import CourseRunGradingStatus, FinalGrade
+from tests.conftest import wait_until
+from tests.faults.conftest import (
+    LEARNERS,
+    assert_end_state,
+    is_complete,
+    kill_group,
+    population_dataset,
+    wait_for_complete,
+    wait_for_frozen,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+
+COURSE_WIDE = {
+    "FREEZE_MODE": "course_wide",
+    "EDXORG_STAFF_CLIENT_ID": "gradefreeze",
+    "EDXORG_STAFF_CLIENT_SECRET": "sandbox-secret",
+    "FREEZE_PAGE_SIZE": 100,
+    "FREEZE_PAGE_CONCURRENCY": 8,
+}
+KILLS = 3
+
+
+def test_course_wide_workers_killed_again_and_again_leave_each_learner_frozen_once(
+    platform, demo_run
+):
+    dataset = population_dataset(2 * LEARNERS)
+    lms = platform(dataset, latency_ms=20)
+    lms.start_beat()
+    worker = lms.start_worker(**COURSE_WIDE)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    dice = random.Random()
+    seed = dice.randrange(10**6)
+    dice.seed(seed)
+    frozen = FinalGrade.objects.filter(course_run=demo_run).count
+    killed = 0
+    for _ in range(KILLS):
+        target = frozen() + 1
+        wait_until(
+            lambda target=target: frozen() >= target or is_complete(demo_run), 300, "progress"
+        )
+        time.sleep(dice.uniform(0, 2))
+        if is_complete(demo_run):
+            break
+        kill_group(worker)
+        killed += 1
+        worker = lms.start_worker(**COURSE_WIDE)
+    assert killed >= KILLS - 1, f"the run completed after {killed} kills (seed {seed})"
+    wait_for_complete(demo_run)
+    # Course-wide reads use no learner's token: a revoked one does not matter.
+    assert assert_end_state(lms, demo_run, dataset) == {}
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    print(f"{killed} kills (seed {seed}); {rounds} rounds; nobody failed")
+
+
+def test_course_wide_redis_restarted_mid_run_and_the_run_still_completes(
+    platform, demo_run, private_redis
+):
+    dataset = population_dataset()
+    lms = platform(dataset, latency_ms=20)
+    lms.start_beat()
+    lms.start_worker(**COURSE_WIDE)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
+    private_redis.restart(down_seconds=3)
+    wait_for_complete(demo_run)
+    assert assert_end_state(lms, demo_run, dataset) == {}
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    print(f"Redis restarted once; {rounds} rounds")
