@@ -8,6 +8,7 @@ connection is pointed at the private cluster for the test's duration.
 """
 
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,7 @@ from django.utils import timezone
 from demo.api import seed_course_run, seed_learners
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import generate
-from tests.conftest import ROOT, free_port, stop, wait_until
+from tests.conftest import ROOT, expected_final_grade, free_port, stop, wait_until
 
 COURSE_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 # The population of each fault test (the kill test's is twice this): a few thousand
@@ -52,7 +53,6 @@ PG_BIN = Path(
         default="/usr/bin",
     )
 )
-PAID = {"verified", "honor"}
 
 
 def _as_postgres(*command, **kwargs):
@@ -287,6 +287,34 @@ def kill_group(process):
     process.wait()
 
 
+def kill_repeatedly(start_worker, course_run, kills, start_freeze):
+    """Start a worker and the freeze, then SIGKILL the worker `kills` times, each at a
+    random moment within 2 s of the newly started one freezing, unless the run
+    completes first.
+
+    Returns (the kills that landed, the random seed, to replay a failure).
+    """
+    worker = start_worker()
+    assert start_freeze().wait(timeout=60) == 0
+    dice = random.Random()
+    seed = dice.randrange(10**6)
+    dice.seed(seed)
+    frozen = FinalGrade.objects.filter(course_run=course_run).count
+    killed = 0
+    for _ in range(kills):
+        target = frozen() + 1
+        wait_until(
+            lambda target=target: frozen() >= target or is_complete(course_run), 300, "progress"
+        )
+        time.sleep(dice.uniform(0, 2))
+        if is_complete(course_run):
+            break
+        kill_group(worker)
+        killed += 1
+        worker = start_worker()
+    return killed, seed
+
+
 @pytest.fixture
 def demo_run(private_services):
     return seed_course_run(COURSE_KEY, timezone.now() - timezone.timedelta(days=1))
@@ -329,22 +357,6 @@ def lost_grants(failures, dataset):
     lost = {name: reason for name, reason in failures.items() if name not in revoked(dataset)}
     assert {(stage, status) for stage, _, status in lost.values()} <= {("token_refresh", 400)}
     return lost
-
-
-def expected_final_grade(learner, course_key=COURSE_KEY):
-    """The certificate policy, read straight off the sandbox's data for one learner."""
-    grade = next(g for g in learner["grades"] if g["course_id"] == course_key)
-    mode = next(
-        e["mode"] for e in learner["enrollments"] if e["course_details"]["course_id"] == course_key
-    )
-    certificate = next((c for c in learner["certificates"] if c["course_id"] == course_key), None)
-    if certificate is None:
-        return (round(float(grade["percent"]), 6), False, mode in PAID)
-    return (
-        round(float(grade["percent"]), 6),
-        certificate["status"] == "downloadable",
-        certificate["certificate_type"] in PAID,
-    )
 
 
 def _database_answer(query):
@@ -398,9 +410,9 @@ def assert_end_state(platform, course_run, dataset):
     assert not set(frozen) & set(failures)
     assert all(reason for _, reason, _ in failures.values()), "a failure without its reason"
     wrong = {
-        name: (values, expected_final_grade(learners[name]))
+        name: (values, expected_final_grade(learners[name], COURSE_KEY))
         for name, values in frozen.items()
-        if values != expected_final_grade(learners[name])
+        if values != expected_final_grade(learners[name], COURSE_KEY)
     }
     assert wrong == {}, f"{len(wrong)} final grades differ from the LMS's data"
     audited = Counter(

@@ -4,18 +4,13 @@ A course-wide run lists the run's grade pages in one task and freezes each page 
 another; whatever is lost, a later round lists the run again and skips who is frozen.
 """
 
-import random
-import time
-
 import pytest
 
-from grades.models import CourseRunGradingStatus, FinalGrade
-from tests.conftest import wait_until
+from grades.models import CourseRunGradingStatus
 from tests.faults.conftest import (
     LEARNERS,
     assert_end_state,
-    is_complete,
-    kill_group,
+    kill_repeatedly,
     population_dataset,
     wait_for_complete,
     wait_for_frozen,
@@ -39,24 +34,9 @@ def test_course_wide_workers_killed_again_and_again_leave_each_learner_frozen_on
     dataset = population_dataset(2 * LEARNERS)
     lms = platform(dataset, latency_ms=20)
     lms.start_beat()
-    worker = lms.start_worker(**COURSE_WIDE)
-    assert lms.freeze_command().wait(timeout=60) == 0
-    dice = random.Random()
-    seed = dice.randrange(10**6)
-    dice.seed(seed)
-    frozen = FinalGrade.objects.filter(course_run=demo_run).count
-    killed = 0
-    for _ in range(KILLS):
-        target = frozen() + 1
-        wait_until(
-            lambda target=target: frozen() >= target or is_complete(demo_run), 300, "progress"
-        )
-        time.sleep(dice.uniform(0, 2))
-        if is_complete(demo_run):
-            break
-        kill_group(worker)
-        killed += 1
-        worker = lms.start_worker(**COURSE_WIDE)
+    killed, seed = kill_repeatedly(
+        lambda: lms.start_worker(**COURSE_WIDE), demo_run, KILLS, lms.freeze_command
+    )
     assert killed >= KILLS - 1, f"the run completed after {killed} kills (seed {seed})"
     wait_for_complete(demo_run)
     # Course-wide reads use no learner's token: a revoked one does not matter.

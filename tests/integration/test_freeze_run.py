@@ -12,28 +12,10 @@ from social_django.models import UserSocialAuth
 
 from grades import api, tasks
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.conftest import ROOT
+from tests.conftest import PAID, ROOT, expected_final_grade
 from tests.integration.conftest import wait_for_state
 
 pytestmark = pytest.mark.integration
-
-PAID = {"verified", "honor"}
-
-
-def expected_final_grade(learner, course_key):
-    """The certificate policy, read straight off the sandbox's data for one learner."""
-    grade = next(g for g in learner["grades"] if g["course_id"] == course_key)
-    mode = next(
-        e["mode"] for e in learner["enrollments"] if e["course_details"]["course_id"] == course_key
-    )
-    certificate = next((c for c in learner["certificates"] if c["course_id"] == course_key), None)
-    if certificate is None:
-        return (round(float(grade["percent"]), 6), False, mode in PAID)
-    return (
-        round(float(grade["percent"]), 6),
-        certificate["status"] == "downloadable",
-        certificate["certificate_type"] in PAID,
-    )
 
 
 def frozen_values(course_run):
