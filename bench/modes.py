@@ -16,7 +16,7 @@ from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
 from courses.models import CourseRun
 from grades.api import compute_final_grade, population, revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from sandbox.dataset import DEFAULT_CLIENT
+from sandbox.dataset import DEFAULT_CLIENT, record_course_id
 
 
 @dataclass(frozen=True)
@@ -187,8 +187,7 @@ def expected_final_grade(learner: dict, course_run):
 
     def record(kind):
         for item in learner[kind]:
-            item_key = item.get("course_id") or item["course_details"]["course_id"]
-            if item_key == course_key:
+            if record_course_id(item) == course_key:
                 return item
         return None
 

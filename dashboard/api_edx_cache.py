@@ -247,17 +247,6 @@ def _save_tokens(links):
             link.extra_data = extra_data
 
 
-def fresh_edx_link(user):
-    """The learner's edX link, its access token refreshed with the refresh-token grant if due."""
-    links = edx_links([user])
-    if user.pk not in links:
-        raise EdxRefreshError(STAGE_TOKEN_REFRESH, "no_edx_link")
-    fresh, errors, _ = refresh_tokens(links)
-    if user.pk in errors:
-        raise errors[user.pk]
-    return fresh[user.pk]
-
-
 # Reading, per learner
 
 

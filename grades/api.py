@@ -15,7 +15,7 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -147,17 +147,8 @@ def get_final_grade(user, course_run):
 
 def store_final_grade(user, course_run, values):
     """The one FinalGrade of (user, run): created with these values, or the one already there."""
-    try:
-        with transaction.atomic():
-            return FinalGrade.objects.create(
-                user=user,
-                course_run=course_run,
-                grade=values.grade,
-                passed=values.passed,
-                paid=values.paid,
-            )
-    except IntegrityError:
-        return FinalGrade.objects.get(user=user, course_run=course_run)
+    insert_final_grades(course_run, {user.pk: values})
+    return FinalGrade.objects.get(user=user, course_run=course_run)
 
 
 def freeze_user_final_grade(user, course_run):
@@ -251,10 +242,19 @@ class FreezeRound:
     chunks: list = field(default_factory=list)
 
 
-def _start_round(grading_status, mode, chunk_count):
+def learner_chunks(user_ids):
+    """User ids in chunks of FREEZE_CHUNK_SIZE, a per-learner task each."""
+    size = settings.FREEZE_CHUNK_SIZE
+    return [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+
+
+def _start_round(grading_status, mode, chunk_count, listed=None):
+    """A new round of `chunk_count` chunks; a course-wide one is listed as it goes."""
+    grading_status.status = CourseRunGradingStatus.PENDING
+    grading_status.completed_on = None
     grading_status.dispatch += 1
     grading_status.mode = mode
-    grading_status.listed = mode == CourseRun.PER_LEARNER
+    grading_status.listed = mode == CourseRun.PER_LEARNER if listed is None else listed
     grading_status.population = population(grading_status.course_run).count()
     grading_status.chunks_total = chunk_count
     grading_status.chunks_done = 0
@@ -302,8 +302,7 @@ def freeze_course_run(course_run, send_chunks):
                 grading_status.mode = mode
                 mark_complete(grading_status)
                 return "completed"
-            size = settings.FREEZE_CHUNK_SIZE
-            chunks = [left[i : i + size] for i in range(0, len(left), size)]
+            chunks = learner_chunks(left)
             _start_round(grading_status, mode, len(chunks))
             freeze_round = FreezeRound(grading_status.pk, grading_status.dispatch, mode, chunks)
         transaction.on_commit(lambda: send_chunks(freeze_round))
@@ -317,10 +316,6 @@ def current_round(grading_status_id, round_number):
         .filter(pk=grading_status_id, dispatch=round_number, status=CourseRunGradingStatus.PENDING)
         .first()
     )
-
-
-def record_failure(grading_status, user, stage, reason, http_status=None):
-    record_failures(grading_status, {user.pk: EdxRefreshError(stage, reason, http_status)})
 
 
 def record_failures(grading_status, errors):
@@ -651,27 +646,16 @@ def retry_failed_learners(course_run, send_chunks):
             return "not_due", None
         if chunks_in_flight(grading_status):
             return "in_progress", None
-        failed = list(
-            grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
-            .order_by("user_id")
-            .values_list("user_id", flat=True)
-        )
+        failures = grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+        failed = list(failures.order_by("user_id").values_list("user_id", flat=True))
         if not failed:
             return "nothing_failed", None
-        grading_status.failures.filter(user_id__in=failed).delete()
-        size = settings.FREEZE_CHUNK_SIZE
-        chunks = [failed[i : i + size] for i in range(0, len(failed), size)]
+        failures.delete()
+        chunks = learner_chunks(failed)
         # The round reads each learner with their own token, whatever the run's mode; the
         # status keeps the run's mode, so the reconcile at the round's end completes a
         # course-wide run without listing it all again.
-        grading_status.status = CourseRunGradingStatus.PENDING
-        grading_status.completed_on = None
-        grading_status.dispatch += 1
-        grading_status.listed = True
-        grading_status.chunks_total = len(chunks)
-        grading_status.chunks_done = 0
-        grading_status.progressed_on = timezone.now()
-        grading_status.save()
+        _start_round(grading_status, grading_status.mode, len(chunks), listed=True)
         freeze_round = FreezeRound(
             grading_status.pk, grading_status.dispatch, CourseRun.PER_LEARNER, chunks
         )

@@ -115,42 +115,43 @@ def insert_final_grades(course_run, values):
     A learner who already has one (frozen meanwhile by another worker) keeps it: the
     unique constraint decides, and RETURNING says which rows were written.
     """
-    now = timezone.now()
-    inserted = insert_rows(
-        FinalGrade,
-        [
-            {
-                "user": user_id,
-                "course_run": course_run.pk,
-                "grade": value.grade,
-                "passed": value.passed,
-                "paid": value.paid,
-                "created_on": now,
-                "updated_on": now,
-            }
-            for user_id, value in sorted(values.items())
-        ],
-        conflict=("user", "course_run"),
-        returning=("id", "user_id", "grade", "passed", "paid"),
-    )
-    actor = current_actor()
-    insert_rows(
-        FinalGradeAudit,
-        [
-            {
-                "final_grade_id": final_grade_id,
-                "user_id": user_id,
-                "course_run_id": course_run.pk,
-                "action": FinalGradeAudit.CREATED,
-                "actor": actor,
-                "acted_on": now,
-                "before": None,
-                "after": {"grade": grade, "passed": bool(passed), "paid": bool(paid)},
-            }
-            for final_grade_id, user_id, grade, passed, paid in inserted
-        ],
-    )
-    return len(inserted)
+    with transaction.atomic():  # the rows and their audit, or neither
+        now = timezone.now()
+        inserted = insert_rows(
+            FinalGrade,
+            [
+                {
+                    "user": user_id,
+                    "course_run": course_run.pk,
+                    "grade": value.grade,
+                    "passed": value.passed,
+                    "paid": value.paid,
+                    "created_on": now,
+                    "updated_on": now,
+                }
+                for user_id, value in sorted(values.items())
+            ],
+            conflict=("user", "course_run"),
+            returning=("id", "user_id", "grade", "passed", "paid"),
+        )
+        actor = current_actor()
+        insert_rows(
+            FinalGradeAudit,
+            [
+                {
+                    "final_grade_id": final_grade_id,
+                    "user_id": user_id,
+                    "course_run_id": course_run.pk,
+                    "action": FinalGradeAudit.CREATED,
+                    "actor": actor,
+                    "acted_on": now,
+                    "before": None,
+                    "after": {"grade": grade, "passed": bool(passed), "paid": bool(paid)},
+                }
+                for final_grade_id, user_id, grade, passed, paid in inserted
+            ],
+        )
+        return len(inserted)
 
 
 DELETE_BATCH = 10_000

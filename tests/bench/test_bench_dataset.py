@@ -2,11 +2,11 @@
 
 from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, bench_dataset
 from grades.api import compute_final_grade
-from sandbox.dataset import validate
+from sandbox.dataset import record_course_id, validate
 
 
 def _course_ids(learner, records):
-    return [r.get("course_id") or r["course_details"]["course_id"] for r in learner[records]]
+    return [record_course_id(record) for record in learner[records]]
 
 
 def test_the_sample_learners_are_also_enrolled_and_graded_in_the_sample_run():

@@ -315,6 +315,17 @@ def kill_repeatedly(start_worker, course_run, kills, start_freeze):
     return killed, seed
 
 
+def freeze_through_a_restart(lms, course_run, dataset, server, **worker_env):
+    """Start beat, a worker and the freeze; restart `server` (3 s down) once a fifth of
+    the learners are frozen, then wait until the run completes."""
+    lms.start_beat()
+    lms.start_worker(**worker_env)
+    assert lms.freeze_command().wait(timeout=60) == 0
+    wait_for_frozen(course_run, len(dataset["learners"]) // 5)
+    server.restart(down_seconds=3)
+    wait_for_complete(course_run)
+
+
 @pytest.fixture
 def demo_run(private_services):
     return seed_course_run(COURSE_KEY, timezone.now() - timezone.timedelta(days=1))
@@ -330,7 +341,7 @@ def platform(private_services, start_sandbox, tmp_path, settings):
         seed_learners(dataset)
         sandbox = start_sandbox(dataset, latency_ms=latency_ms)
         started.append(Platform(*private_services, sandbox, tmp_path))
-        return started[0]
+        return started[-1]
 
     yield start
     for running in started:
@@ -353,8 +364,9 @@ def lost_grants(failures, dataset):
     Each is a refresh token the LMS rotated and the platform never stored, so refused
     afterwards (HTTP 400); the learner must link their edX account again.
     """
-    assert revoked(dataset) <= set(failures)
-    lost = {name: reason for name, reason in failures.items() if name not in revoked(dataset)}
+    revoked_learners = revoked(dataset)
+    assert revoked_learners <= set(failures)
+    lost = {name: reason for name, reason in failures.items() if name not in revoked_learners}
     assert {(stage, status) for stage, _, status in lost.values()} <= {("token_refresh", 400)}
     return lost
 
@@ -409,10 +421,11 @@ def assert_end_state(platform, course_run, dataset):
     assert set(frozen) | set(failures) == set(learners), "a learner is neither frozen nor failed"
     assert not set(frozen) & set(failures)
     assert all(reason for _, reason, _ in failures.values()), "a failure without its reason"
+    expected = {name: expected_final_grade(learners[name], COURSE_KEY) for name in frozen}
     wrong = {
-        name: (values, expected_final_grade(learners[name], COURSE_KEY))
+        name: (values, expected[name])
         for name, values in frozen.items()
-        if values != expected_final_grade(learners[name], COURSE_KEY)
+        if values != expected[name]
     }
     assert wrong == {}, f"{len(wrong)} final grades differ from the LMS's data"
     audited = Counter(

@@ -7,21 +7,22 @@ another; whatever is lost, a later round lists the run again and skips who is fr
 import pytest
 
 from grades.models import CourseRunGradingStatus
+from sandbox.dataset import DEFAULT_CLIENT
 from tests.faults.conftest import (
     LEARNERS,
     assert_end_state,
+    freeze_through_a_restart,
     kill_repeatedly,
     population_dataset,
     wait_for_complete,
-    wait_for_frozen,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 COURSE_WIDE = {
     "FREEZE_MODE": "course_wide",
-    "EDXORG_STAFF_CLIENT_ID": "gradefreeze",
-    "EDXORG_STAFF_CLIENT_SECRET": "sandbox-secret",
+    "EDXORG_STAFF_CLIENT_ID": DEFAULT_CLIENT["client_id"],
+    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_CLIENT["client_secret"],
     "FREEZE_PAGE_SIZE": 100,
     "FREEZE_PAGE_CONCURRENCY": 8,
 }
@@ -50,12 +51,7 @@ def test_course_wide_redis_restarted_mid_run_and_the_run_still_completes(
 ):
     dataset = population_dataset()
     lms = platform(dataset, latency_ms=20)
-    lms.start_beat()
-    lms.start_worker(**COURSE_WIDE)
-    assert lms.freeze_command().wait(timeout=60) == 0
-    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
-    private_redis.restart(down_seconds=3)
-    wait_for_complete(demo_run)
+    freeze_through_a_restart(lms, demo_run, dataset, private_redis, **COURSE_WIDE)
     assert assert_end_state(lms, demo_run, dataset) == {}
     rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
     print(f"Redis restarted once; {rounds} rounds")

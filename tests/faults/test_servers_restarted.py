@@ -6,11 +6,10 @@ from grades.models import CourseRunGradingStatus
 from tests.faults.conftest import (
     REFRESHES_IN_FLIGHT,
     assert_end_state,
+    freeze_through_a_restart,
     lost_grants,
     population_dataset,
     revoked,
-    wait_for_complete,
-    wait_for_frozen,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -21,12 +20,7 @@ def test_redis_restarted_mid_run_loses_the_queued_chunks_and_the_run_still_compl
 ):
     dataset = population_dataset()
     lms = platform(dataset, latency_ms=5)
-    lms.start_beat()
-    lms.start_worker()
-    assert lms.freeze_command().wait(timeout=60) == 0
-    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
-    private_redis.restart(down_seconds=3)
-    wait_for_complete(demo_run)
+    freeze_through_a_restart(lms, demo_run, dataset, private_redis)
     assert set(assert_end_state(lms, demo_run, dataset)) == revoked(dataset)
     rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
     assert rounds >= 2, "the periodic task sends the chunks Redis lost again, as a new round"
@@ -38,12 +32,7 @@ def test_postgresql_restarted_mid_run_and_the_run_still_completes(
 ):
     dataset = population_dataset()
     lms = platform(dataset, latency_ms=5)
-    lms.start_beat()
-    lms.start_worker()
-    assert lms.freeze_command().wait(timeout=60) == 0
-    wait_for_frozen(demo_run, len(dataset["learners"]) // 5)
-    private_postgres.restart(down_seconds=3)
-    wait_for_complete(demo_run)
+    freeze_through_a_restart(lms, demo_run, dataset, private_postgres)
     failures = assert_end_state(lms, demo_run, dataset)
     lost = lost_grants(failures, dataset)
     assert len(lost) <= REFRESHES_IN_FLIGHT

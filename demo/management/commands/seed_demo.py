@@ -1,4 +1,5 @@
 import json
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -66,7 +67,7 @@ class Command(OperatorCommand):
         except DatasetError as error:
             raise CommandError(f"The sandbox cannot serve this demo: {error}") from None
         with transaction.atomic():  # the database is seeded only if the data file is written
-            course_run = seed_course_run(course_key, timezone.now() - timezone.timedelta(days=1))
+            course_run = seed_course_run(course_key, timezone.now() - timedelta(days=1))
             reverted = revert_freeze(course_run)
             seeded = seed_learners(dataset)
             try:
