@@ -16,7 +16,7 @@ from concurrent.futures import ProcessPoolExecutor
 import psycopg
 
 from bench import lms_reads
-from grades.api import compute_final_grade
+from grades.policy import compute_final_grade
 
 FLOOR_TABLE = "bench_floor_final_grade"
 CANDIDATE_CONCURRENCY = (32, 64, 128, 256)

@@ -14,8 +14,10 @@ from django.utils import timezone
 from bench.processes import PeakRss, WorkerProcess
 from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
 from courses.models import CourseRun
-from grades.api import compute_final_grade, population, revert_freeze
+from grades.api import revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
+from grades.policy import compute_final_grade
+from grades.selectors import population
 from sandbox.dataset import DEFAULT_CLIENT, record_course_id
 
 

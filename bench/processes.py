@@ -81,13 +81,14 @@ class SandboxProcess:
 
 
 class WorkerProcess:
-    """`celery -A gradefreeze worker` (prefork) on its own queue, with extra environment."""
+    """`celery -A bench.worker worker` (prefork: the platform's worker with the SQL counter)
+    on its own queue, with extra environment."""
 
     def __init__(self, name: str, queue: str, concurrency: int, env: dict, log_file: Path):
         self.hostname = f"{name}@{socket.gethostname()}"
         self._log = open(log_file, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "gradefreeze", "worker", "-P", "prefork"]
+            [sys.executable, "-m", "celery", "-A", "bench.worker", "worker", "-P", "prefork"]
             + ["-c", str(concurrency), "-Q", queue, "-n", self.hostname, "-l", "WARNING"]
             + ["--without-gossip", "--without-mingle", "--without-heartbeat"],
             cwd=ROOT,

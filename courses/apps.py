@@ -3,3 +3,6 @@ from django.apps import AppConfig
 
 class CoursesConfig(AppConfig):
     name = "courses"
+
+    def ready(self):
+        from gradefreeze import checks  # noqa: F401  (registers the settings' range checks)

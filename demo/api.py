@@ -12,7 +12,7 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from courses.models import Course, CourseRun, Program
-from dashboard.api_edx_cache import EDX_PROVIDER
+from dashboard.api import EDX_PROVIDER
 from dashboard.edx_tokens import unsaved_link_with_encrypted_tokens
 from dashboard.models import CachedCurrentGrade, CachedEnrollment
 

@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, worker_process_init, worker_process_shutdown
+from celery.signals import beat_init, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gradefreeze.settings")
 
@@ -12,15 +12,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
-@worker_process_init.connect
-def count_sql_statements(**kwargs):
-    """For the benchmark: with GRADEFREEZE_SQL_COUNTER naming a Redis key, each worker
-    process adds the number of SQL statements it sent to that key after every task."""
-    key = os.environ.get("GRADEFREEZE_SQL_COUNTER")
-    if not key:
-        return
-    from bench.sql_count import count_statements_into
+@worker_init.connect
+@beat_init.connect
+def refuse_bad_settings(**kwargs) -> None:
+    """A worker or beat does not start on settings `manage.py check` would refuse."""
+    from django.core import checks
+    from django.core.management.base import SystemCheckError
 
-    counter = count_statements_into(app.conf.broker_url, key)
-    task_postrun.connect(lambda **kwargs: counter.flush(), weak=False)
-    worker_process_shutdown.connect(lambda **kwargs: counter.flush(), weak=False)
+    from gradefreeze.checks import TAG
+
+    errors = [m for m in checks.run_checks(tags=[TAG]) if m.is_serious()]
+    if errors:
+        raise SystemCheckError("\n".join(str(error) for error in errors))

@@ -8,24 +8,17 @@ import os
 from pathlib import Path
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
+
+from gradefreeze import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("GRADEFREEZE_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(env.text("GRADEFREEZE_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-
-def env_bool(name, default=False):
-    value = os.environ.get(name)
-    if value is None:
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
 # The embedded default (no DATABASE_URL) is a developer's machine; production sets DEBUG off.
-DEBUG = env_bool("DEBUG", "DATABASE_URL" not in os.environ)
-SECRET_KEY = os.environ.get("SECRET_KEY", "gradefreeze-insecure-development-key")
-ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "localhost,127.0.0.1").split(",") if h]
+DEBUG = env.boolean("DEBUG", "DATABASE_URL" not in os.environ)
+SECRET_KEY = env.text("SECRET_KEY", "gradefreeze-insecure-development-key")
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["localhost", "127.0.0.1"])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -38,7 +31,6 @@ INSTALLED_APPS = [
     "courses",
     "dashboard",
     "grades",
-    "demo",
 ]
 
 MIDDLEWARE = [
@@ -72,7 +64,7 @@ TEMPLATES = [
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{VAR_DIR / 'gradefreeze.sqlite3'}",
-        conn_max_age=int(os.environ.get("DATABASE_CONN_MAX_AGE", "60")),
+        conn_max_age=env.integer("DATABASE_CONN_MAX_AGE", 60),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -96,49 +88,45 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
 # The LMS (an Open edX instance, or the sandbox standing in for it).
-EDXORG_BASE_URL = os.environ.get("EDXORG_BASE_URL", "http://127.0.0.1:18000").rstrip("/") + "/"
-SOCIAL_AUTH_EDXORG_KEY = os.environ.get("EDXORG_CLIENT_ID", "gradefreeze")
-SOCIAL_AUTH_EDXORG_SECRET = os.environ.get("EDXORG_CLIENT_SECRET", "sandbox-secret")
-EDX_REQUEST_TIMEOUT = float(os.environ.get("EDX_REQUEST_TIMEOUT", "10"))
+EDXORG_BASE_URL = env.text("EDXORG_BASE_URL", "http://127.0.0.1:18000").rstrip("/") + "/"
+SOCIAL_AUTH_EDXORG_KEY = env.text("EDXORG_CLIENT_ID", "gradefreeze")
+SOCIAL_AUTH_EDXORG_SECRET = env.text("EDXORG_CLIENT_SECRET", "sandbox-secret")
+EDX_REQUEST_TIMEOUT = env.number("EDX_REQUEST_TIMEOUT", 10)
 # Refresh an access token this many seconds before it expires.
-EDX_TOKEN_REFRESH_MARGIN = int(os.environ.get("EDX_TOKEN_REFRESH_MARGIN", "300"))
+EDX_TOKEN_REFRESH_MARGIN = env.integer("EDX_TOKEN_REFRESH_MARGIN", 300)
 
 # Timeouts and 5xx answers to GET requests are retried this many times, waiting
 # EDX_RETRY_BACKOFF * 2**n seconds plus up to EDX_RETRY_BACKOFF of jitter in between.
-EDX_RETRIES = int(os.environ.get("EDX_RETRIES", "3"))
-EDX_RETRY_BACKOFF = float(os.environ.get("EDX_RETRY_BACKOFF", "0.5"))
+EDX_RETRIES = env.integer("EDX_RETRIES", 3)
+EDX_RETRY_BACKOFF = env.number("EDX_RETRY_BACKOFF", 0.5)
 # An OAuth client with staff rights on the LMS (client-credentials grant): with one,
 # a run is frozen course-wide, reading the run's grades and enrollments by pages.
-EDXORG_STAFF_CLIENT_ID = os.environ.get("EDXORG_STAFF_CLIENT_ID", "")
-EDXORG_STAFF_CLIENT_SECRET = os.environ.get("EDXORG_STAFF_CLIENT_SECRET", "")
+EDXORG_STAFF_CLIENT_ID = env.text("EDXORG_STAFF_CLIENT_ID")
+EDXORG_STAFF_CLIENT_SECRET = env.text("EDXORG_STAFF_CLIENT_SECRET")
 
 # Freezing.
 # How a run is read from the LMS when the run itself says "auto": "course_wide",
 # "per_learner", or "auto" (course-wide when a staff client is configured).
-FREEZE_MODE = os.environ.get("FREEZE_MODE", "auto")
-if FREEZE_MODE not in ("auto", "course_wide", "per_learner"):
-    raise ImproperlyConfigured(
-        f"FREEZE_MODE is {FREEZE_MODE!r}: use auto, course_wide or per_learner"
-    )
+FREEZE_MODE = env.choice("FREEZE_MODE", "auto", ("auto", "course_wide", "per_learner"))
 # Per-learner mode: learners per chunk task, and learners read at once within a task.
-FREEZE_CHUNK_SIZE = int(os.environ.get("FREEZE_CHUNK_SIZE", "50"))
-FREEZE_LEARNER_CONCURRENCY = int(os.environ.get("FREEZE_LEARNER_CONCURRENCY", "50"))
+FREEZE_CHUNK_SIZE = env.integer("FREEZE_CHUNK_SIZE", 50)
+FREEZE_LEARNER_CONCURRENCY = env.integer("FREEZE_LEARNER_CONCURRENCY", 50)
 # Course-wide mode: learners per page of the run's grades (a page is a chunk task),
 # and requests in flight at once within a chunk.
-FREEZE_PAGE_SIZE = int(os.environ.get("FREEZE_PAGE_SIZE", "1000"))
-FREEZE_PAGE_CONCURRENCY = int(os.environ.get("FREEZE_PAGE_CONCURRENCY", "64"))
+FREEZE_PAGE_SIZE = env.integer("FREEZE_PAGE_SIZE", 1000)
+FREEZE_PAGE_CONCURRENCY = env.integer("FREEZE_PAGE_CONCURRENCY", 64)
 # Chunks without progress for this long are taken as lost (a dead worker), not running.
-FREEZE_STALL_SECONDS = int(os.environ.get("FREEZE_STALL_SECONDS", "900"))
-FREEZE_SCHEDULE_SECONDS = int(os.environ.get("FREEZE_SCHEDULE_SECONDS", "300"))
+FREEZE_STALL_SECONDS = env.integer("FREEZE_STALL_SECONDS", 900)
+FREEZE_SCHEDULE_SECONDS = env.integer("FREEZE_SCHEDULE_SECONDS", 300)
 
 # Celery: with no broker configured, tasks run in-process (the embedded default).
-REDIS_URL = os.environ.get("REDIS_URL", "")
-_broker_url = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+REDIS_URL = env.text("REDIS_URL")
+_broker_url = env.text("CELERY_BROKER_URL", REDIS_URL)
 CELERY_TASK_ALWAYS_EAGER = not _broker_url
 CELERY_BROKER_URL = _broker_url or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL or None)
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_RESULT_BACKEND = env.text("CELERY_RESULT_BACKEND", REDIS_URL) or None
+CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_TASK_DEFAULT_QUEUE", "celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -162,29 +150,32 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "root": {
+        "handlers": ["console"],
+        "level": env.choice(
+            "LOG_LEVEL", "WARNING", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        ),
+    },
 }
 
 # Security and secrets: production (DEBUG off) is HTTPS-only by default; behind a
 # proxy that terminates TLS set SECURE_PROXY_SSL_HEADER (e.g. HTTP_X_FORWARDED_PROTO).
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-if os.environ.get("SECURE_PROXY_SSL_HEADER"):
-    SECURE_PROXY_SSL_HEADER = (os.environ["SECURE_PROXY_SSL_HEADER"], "https")
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+SECURE_SSL_REDIRECT = env.boolean("SECURE_SSL_REDIRECT", not DEBUG)
+if env.text("SECURE_PROXY_SSL_HEADER"):
+    SECURE_PROXY_SSL_HEADER = (env.text("SECURE_PROXY_SSL_HEADER"), "https")
+SECURE_HSTS_SECONDS = env.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.boolean("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env.boolean("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env.boolean("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env.boolean("CSRF_COOKIE_SECURE", not DEBUG)
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 # Learners' edX tokens are encrypted at rest (dashboard.edx_tokens) with these Fernet
 # keys: the first encrypts, all decrypt. Unset, a development key published here is
 # used, which `check --deploy` refuses.
 DEVELOPMENT_TOKEN_ENCRYPTION_KEY = "Z3JhZGVmcmVlemUtZGV2ZWxvcG1lbnQta2V5LW9ubHk="
-TOKEN_ENCRYPTION_KEYS = [
-    key.strip() for key in os.environ.get("TOKEN_ENCRYPTION_KEYS", "").split(",") if key.strip()
-] or [DEVELOPMENT_TOKEN_ENCRYPTION_KEY]
+TOKEN_ENCRYPTION_KEYS = env.items("TOKEN_ENCRYPTION_KEYS") or [DEVELOPMENT_TOKEN_ENCRYPTION_KEY]
 
-SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_DSN = env.text("SENTRY_DSN")
 if SENTRY_DSN:
     import sentry_sdk
 

@@ -1,8 +1,8 @@
 """The audit of final grades: every create, change and delete is recorded with its actor.
 
-Signals cover saves and deletes, including a queryset's `delete()` typed in a
-shell; FinalGrade's queryset audits its own `update()`, `bulk_update()` and
-`bulk_create()`. Raw SQL is not seen. Code that acts for someone names them with
+Signals cover saves; FinalGrade's `delete()` audits itself, and its queryset audits
+its own `delete()` (the runbook's revert typed in a shell), `update()`,
+`bulk_update()` and `bulk_create()`. Raw SQL is not seen. Code that acts for someone names them with
 `acting_as`; otherwise the actor is the process (command and OS user).
 """
 
@@ -10,10 +10,11 @@ import contextlib
 import getpass
 import os
 import sys
+from collections.abc import Sequence
 from contextvars import ContextVar
 
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db import models, transaction
+from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -44,12 +45,19 @@ def current_actor():
     return f"{command} as {os_user}"[:255]
 
 
-def snapshot(final_grade):
-    return {
-        "grade": final_grade.grade,
-        "passed": final_grade.passed,
-        "paid": final_grade.paid,
-    }
+AUDITED = FinalGrade.AUDITED_FIELDS
+
+
+def snapshot(final_grade: FinalGrade) -> dict:
+    """The audited values of a final grade, as the audit records them."""
+    return {name: getattr(final_grade, name) for name in AUDITED}
+
+
+def _values(row: Sequence) -> dict:
+    """The audited values of a row read as AUDITED's columns, in order, as Python values
+    (SQLite returns booleans as integers)."""
+    fields = [FinalGrade._meta.get_field(name) for name in AUDITED]
+    return {field.name: field.to_python(value) for field, value in zip(fields, row, strict=True)}
 
 
 def audit_row(action, final_grade, before, after):
@@ -82,9 +90,9 @@ def audit_save(sender, instance, created, **kwargs):
     audit_row(action, instance, before, after).save()
 
 
-@receiver(post_delete, sender=FinalGrade)
-def audit_delete(sender, instance, **kwargs):
-    audit_row(FinalGradeAudit.DELETED, instance, snapshot(instance), None).save()
+def audit_deleted(final_grade: FinalGrade) -> None:
+    """Record the deletion of one final grade (its model's delete() calls this first)."""
+    audit_row(FinalGradeAudit.DELETED, final_grade, snapshot(final_grade), None).save()
 
 
 def audited_update(queryset, values, update):
@@ -123,16 +131,14 @@ def insert_final_grades(course_run, values):
                 {
                     "user": user_id,
                     "course_run": course_run.pk,
-                    "grade": value.grade,
-                    "passed": value.passed,
-                    "paid": value.paid,
+                    **{name: getattr(value, name) for name in AUDITED},
                     "created_on": now,
                     "updated_on": now,
                 }
                 for user_id, value in sorted(values.items())
             ],
             conflict=("user", "course_run"),
-            returning=("id", "user_id", "grade", "passed", "paid"),
+            returning=("id", "user_id", *AUDITED),
         )
         actor = current_actor()
         insert_rows(
@@ -146,9 +152,9 @@ def insert_final_grades(course_run, values):
                     "actor": actor,
                     "acted_on": now,
                     "before": None,
-                    "after": {"grade": grade, "passed": bool(passed), "paid": bool(paid)},
+                    "after": _values(values),
                 }
-                for final_grade_id, user_id, grade, passed, paid in inserted
+                for final_grade_id, user_id, *values in inserted
             ],
         )
         return len(inserted)
@@ -157,13 +163,16 @@ def insert_final_grades(course_run, values):
 DELETE_BATCH = 10_000
 
 
-def audited_delete(queryset):
-    """Delete these final grades, auditing each deleted row; set-based, all or nothing."""
+def audited_delete(queryset: models.QuerySet) -> tuple[int, dict[str, int]]:
+    """Delete these final grades, auditing each deleted row; set-based, all or nothing.
+
+    The deletes go through Django's own queryset delete (FinalGrade has no delete
+    signals, so with nothing pointing at it Django deletes in one statement per batch;
+    a model that comes to point at it is cascaded or protected as its foreign key says).
+    """
     with transaction.atomic(using=queryset.db):
         rows = list(
-            queryset.select_for_update().values_list(
-                "id", "user_id", "course_run_id", "grade", "passed", "paid"
-            )
+            queryset.select_for_update().values_list("id", "user_id", "course_run_id", *AUDITED)
         )
         now, actor = timezone.now(), current_actor()
         insert_rows(
@@ -176,14 +185,17 @@ def audited_delete(queryset):
                     "action": FinalGradeAudit.DELETED,
                     "actor": actor,
                     "acted_on": now,
-                    "before": {"grade": grade, "passed": passed, "paid": paid},
+                    "before": _values(values),
                     "after": None,
                 }
-                for final_grade_id, user_id, course_run_id, grade, passed, paid in rows
+                for final_grade_id, user_id, course_run_id, *values in rows
             ],
         )
-        deleted = 0
+        deleted: dict[str, int] = {}
         for start in range(0, len(rows), DELETE_BATCH):
             ids = [row[0] for row in rows[start : start + DELETE_BATCH]]
-            deleted += FinalGrade.objects.filter(pk__in=ids)._raw_delete(queryset.db)
-    return deleted, {FinalGrade._meta.label: deleted} if deleted else {}
+            batch = FinalGrade.objects.filter(pk__in=ids).using(queryset.db)
+            _, by_model = models.QuerySet.delete(batch)
+            for label, count in by_model.items():
+                deleted[label] = deleted.get(label, 0) + count
+    return sum(deleted.values()), deleted

@@ -5,6 +5,7 @@ from django.db import models, transaction
 from django.db.models import Q
 
 from courses.models import CourseRun
+from dashboard.failures import Stage
 
 __all__ = [
     "CourseRun",
@@ -63,6 +64,9 @@ class FinalGrade(models.Model):
     created_on = models.DateTimeField(auto_now_add=True)
     updated_on = models.DateTimeField(auto_now=True)
 
+    # The values a freeze takes from edX: what the audit records before and after.
+    AUDITED_FIELDS = ("grade", "passed", "paid")
+
     objects = FinalGradeQuerySet.as_manager()
 
     class Meta:
@@ -82,9 +86,23 @@ class FinalGrade(models.Model):
         with transaction.atomic():  # the row and its audit, or neither
             super().save(*args, **kwargs)
 
+    def delete(self, *args, **kwargs):
+        # Audited here rather than by a delete signal: a model with delete signals makes
+        # every queryset delete() fetch and signal row by row (minutes for a revert).
+        from grades.audit import audit_deleted
+
+        with transaction.atomic():
+            audit_deleted(self)
+            return super().delete(*args, **kwargs)
+
 
 class CourseRunGradingStatus(models.Model):
-    """Where the freeze of a course run stands; its failures are this round's."""
+    """Where the freeze of a course run stands; its failures are this freeze's.
+
+    The freeze goes in rounds. A round is numbered; its chunks are known from the start
+    (a per-learner round: chunks of user ids) or as the run's grade pages are listed (a
+    course-wide round). Only `grades.rounds` changes these fields.
+    """
 
     PENDING = "pending"
     COMPLETE = "complete"
@@ -96,17 +114,20 @@ class CourseRunGradingStatus(models.Model):
     status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
     started_on = models.DateTimeField(auto_now_add=True)
     completed_on = models.DateTimeField(null=True, blank=True)
-    # The current round (dispatch) and its chunks; a chunk that finishes records a
-    # FinishedChunk and bumps chunks_done, and the one that makes it equal reconciles.
-    dispatch = models.PositiveIntegerField(default=0)
+    # How this freeze reads the LMS (the run's mode when it started).
+    mode = models.CharField(max_length=16, blank=True)
+    # The current round: its number, how it reads the LMS, and its chunks. A chunk that
+    # finishes records a FinishedChunk and bumps chunks_done; the one that makes it
+    # equal to chunks_total, once the round is listed, reconciles.
+    round = models.PositiveIntegerField(default=0)
+    round_mode = models.CharField(max_length=16, blank=True)
+    listed = models.BooleanField(default=True, help_text="Every chunk of the round is known.")
     population = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
     progressed_on = models.DateTimeField(null=True, blank=True)
-    # How the current round reads the LMS; course-wide rounds discover their chunks
-    # as they walk the run's grade pages, and are fully dispatched once listed.
-    mode = models.CharField(max_length=16, blank=True)
-    listed = models.BooleanField(default=True)
+    # A course-wide round has listed every grade page of the run and frozen them all.
+    fully_listed = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "course run grading statuses"
@@ -129,22 +150,11 @@ class CourseRunGradingStatus(models.Model):
 class FreezeFailure(models.Model):
     """A learner whose final grade could not be frozen in this round, and why."""
 
-    TOKEN_REFRESH = "token_refresh"
-    CACHE_REFRESH = "cache_refresh"
-    COMPUTATION = "computation"
-    UNEXPECTED = "unexpected"
-    STAGE_CHOICES = [
-        (TOKEN_REFRESH, "token refresh"),
-        (CACHE_REFRESH, "cache refresh"),
-        (COMPUTATION, "computation"),
-        (UNEXPECTED, "unexpected error"),
-    ]
-
     grading_status = models.ForeignKey(
         CourseRunGradingStatus, on_delete=models.CASCADE, related_name="failures"
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
-    stage = models.CharField(max_length=32, choices=STAGE_CHOICES)
+    stage = models.CharField(max_length=32, choices=Stage.choices)
     reason = models.CharField(max_length=255)
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     failed_on = models.DateTimeField(auto_now=True)

@@ -1,20 +1,22 @@
-"""Celery tasks of the freeze: thin wrappers that call grades.api and name the actor."""
+"""Celery tasks of the freeze: thin wrappers that call grades' modules and name the actor."""
 
 import logging
+from collections.abc import Callable
 
 from celery import shared_task
 from django.utils import timezone
 
 from courses.models import CourseRun
-from dashboard.api_edx_cache import EdxRefreshError
-from grades import api
+from dashboard.api import EdxRefreshError
+from grades import api, chunks, rounds
 from grades.audit import acting_as
 from grades.models import CourseRunGradingStatus
 
-log = logging.getLogger("grades.api")
+log = logging.getLogger(__name__)
 
 
-def send_chunks(freeze_round):
+def send_chunks(freeze_round: rounds.FreezeRound) -> None:
+    """Send a committed round to the workers: its listing, or its chunks of learners."""
     if freeze_round.mode == CourseRun.COURSE_WIDE:
         list_course_run.delay(freeze_round.grading_status_id, freeze_round.number)
         return
@@ -22,23 +24,28 @@ def send_chunks(freeze_round):
         freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, index, user_ids)
 
 
-def chunk_actor(course_run):
+def chunk_actor(course_run: CourseRun) -> str:
     return f"task freeze_chunk {course_run.edx_course_key}"
 
 
 @shared_task
-def freeze_course_run(course_run_id):
+def freeze_course_run(course_run_id: int) -> str:
     """Orchestrate the freeze of one run: dispatch a round, or mark it complete."""
     course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
     return api.freeze_course_run(course_run, send_chunks)
 
 
-def run_chunk(grading_status_id, round_number, index, freeze):
+def run_chunk(
+    grading_status_id: int,
+    round_number: int,
+    index: int,
+    freeze: Callable[[CourseRunGradingStatus], tuple[int, int]],
+) -> str | dict:
     """Run `freeze(grading_status)` for one chunk of a round that is still current,
     acting as the chunk; the round's last chunk to finish reconciles the run. A chunk
     the LMS fails as a whole (its staff token refused, say) is left unfinished, and the
     round stalls until the periodic task picks it up."""
-    grading_status = api.current_round(grading_status_id, round_number)
+    grading_status = rounds.current_round(grading_status_id, round_number)
     if grading_status is None:
         return "stale"
     course_run = grading_status.course_run
@@ -48,7 +55,7 @@ def run_chunk(grading_status_id, round_number, index, freeze):
     except EdxRefreshError as error:
         log.error("%s: chunk %d failed: %s", course_run, index, error)
         return f"failed: {error}"
-    if api.finish_chunk(grading_status, round_number, index):
+    if rounds.finish_chunk(grading_status, round_number, index):
         freeze_course_run.delay(course_run.id)
     return {"frozen": frozen, "failed": failed}
 
@@ -56,32 +63,32 @@ def run_chunk(grading_status_id, round_number, index, freeze):
 # Nobody reads the result of a chunk, a page or a listing, and storing it must not
 # fail a task whose work is done when Redis is away for a moment.
 @shared_task(ignore_result=True)
-def freeze_chunk(grading_status_id, round_number, index, user_ids):
+def freeze_chunk(grading_status_id: int, round_number: int, index: int, user_ids: list[int]):
     """Per-learner mode: freeze a chunk of learners."""
     return run_chunk(
         grading_status_id,
         round_number,
         index,
-        lambda grading_status: api.freeze_users(grading_status, user_ids),
+        lambda grading_status: chunks.freeze_users(grading_status, user_ids),
     )
 
 
 @shared_task(ignore_result=True)
-def list_course_run(grading_status_id, round_number):
+def list_course_run(grading_status_id: int, round_number: int) -> str:
     """Course-wide mode: walk the run's grade pages, a chunk task per page.
 
     If the LMS fails the listing even after the HTTP retries, the round is left to
     stall: the periodic task lists the run again later, skipping who is frozen.
     """
-    grading_status = api.current_round(grading_status_id, round_number)
+    grading_status = rounds.current_round(grading_status_id, round_number)
     if grading_status is None:
         return "stale"
 
-    def send_page(index, records):
+    def send_page(index: int, records: list) -> None:
         freeze_course_page.delay(grading_status_id, round_number, index, records)
 
     try:
-        finished = api.list_course_run(grading_status, send_page)
+        finished = chunks.list_course_run(grading_status, send_page)
     except EdxRefreshError as error:
         log.error("%s: listing its grades failed: %s", grading_status.course_run, error)
         return f"failed: {error}"
@@ -91,18 +98,18 @@ def list_course_run(grading_status_id, round_number):
 
 
 @shared_task(ignore_result=True)
-def freeze_course_page(grading_status_id, round_number, index, records):
+def freeze_course_page(grading_status_id: int, round_number: int, index: int, records: list):
     """Course-wide mode: freeze the learners of one page of the run's grades."""
     return run_chunk(
         grading_status_id,
         round_number,
         index,
-        lambda grading_status: api.freeze_course_page(grading_status, records),
+        lambda grading_status: chunks.freeze_course_page(grading_status, records),
     )
 
 
 @shared_task
-def freeze_due_course_runs():
+def freeze_due_course_runs() -> int:
     """Periodic: start (or pick up) the freeze of every run whose freeze date has passed."""
     due = (
         CourseRun.objects.filter(freeze_grade_date__lte=timezone.now())

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from courses.models import Course, CourseRun, Program
+from dashboard.failures import Stage
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 
@@ -113,7 +114,7 @@ class CourseRunGradingStatusFactory(factory.django.DjangoModelFactory):
         model = CourseRunGradingStatus
 
     course_run = factory.SubFactory(CourseRunFactory)
-    dispatch = 1
+    round = 1
     chunks_total = 1
     chunks_done = 1
     progressed_on = factory.LazyFunction(timezone.now)
@@ -125,6 +126,6 @@ class FreezeFailureFactory(factory.django.DjangoModelFactory):
 
     grading_status = factory.SubFactory(CourseRunGradingStatusFactory)
     user = factory.SubFactory(UserFactory)
-    stage = FreezeFailure.CACHE_REFRESH
+    stage = Stage.CACHE_REFRESH
     reason = "http_error"
     http_status = 500

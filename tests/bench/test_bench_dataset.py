@@ -1,7 +1,7 @@
 """The benchmark's dataset: what the sandbox serves and the platform is seeded with."""
 
 from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, bench_dataset
-from grades.api import compute_final_grade
+from grades.policy import compute_final_grade
 from sandbox.dataset import record_course_id, validate
 
 

@@ -42,7 +42,7 @@ def test_course_wide_workers_killed_again_and_again_leave_each_learner_frozen_on
     wait_for_complete(demo_run)
     # Course-wide reads use no learner's token: a revoked one does not matter.
     assert assert_end_state(lms, demo_run, dataset) == {}
-    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).round
     print(f"{killed} kills (seed {seed}); {rounds} rounds; nobody failed")
 
 
@@ -53,5 +53,5 @@ def test_course_wide_redis_restarted_mid_run_and_the_run_still_completes(
     lms = platform(dataset, latency_ms=20)
     freeze_through_a_restart(lms, demo_run, dataset, private_redis, **COURSE_WIDE)
     assert assert_end_state(lms, demo_run, dataset) == {}
-    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).round
     print(f"Redis restarted once; {rounds} rounds")

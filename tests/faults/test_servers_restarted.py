@@ -22,7 +22,7 @@ def test_redis_restarted_mid_run_loses_the_queued_chunks_and_the_run_still_compl
     lms = platform(dataset, latency_ms=5)
     freeze_through_a_restart(lms, demo_run, dataset, private_redis)
     assert set(assert_end_state(lms, demo_run, dataset)) == revoked(dataset)
-    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).dispatch
+    rounds = CourseRunGradingStatus.objects.get(course_run=demo_run).round
     assert rounds >= 2, "the periodic task sends the chunks Redis lost again, as a new round"
     print(f"Redis restarted once; {rounds} rounds")
 

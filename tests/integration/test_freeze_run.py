@@ -11,6 +11,7 @@ from django.db import connection
 from social_django.models import UserSocialAuth
 
 from grades import api, tasks
+from grades.api import FreezeState
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
 from tests.conftest import PAID, ROOT, expected_final_grade
 from tests.integration.conftest import wait_for_state
@@ -41,7 +42,7 @@ def running(seeded, start_sandbox, start_worker):
 def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_run):
     dataset = running(learners=60)
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed, status.left) == (60, 0, 0)
     expected = {
         name: expected_final_grade(learner, demo_run.edx_course_key)
@@ -71,7 +72,7 @@ def test_a_course_wide_freeze_on_two_workers_freezes_every_learner_once(
     for name, value in STAFF_CLIENT.items():
         setattr(settings, name, value)
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.mode, status.frozen, status.failed, status.left) == ("course_wide", 250, 0, 0)
     assert status.chunks_total == 7  # 250 learners, 40 a page
     expected = {
@@ -92,7 +93,7 @@ def test_an_exam_run_takes_edx_passed_and_the_enrollment_mode(running, demo_run)
     demo_run.course.save()
     dataset = running(learners=30)
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    wait_for_state(demo_run, api.COMPLETE)
+    wait_for_state(demo_run, FreezeState.COMPLETE)
     key = demo_run.edx_course_key
     expected = {}
     for name, learner in dataset["learners"].items():
@@ -110,7 +111,7 @@ def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_complet
     dataset = running(learners=50, revoked=7)
     revoked = {name for name, learner in dataset["learners"].items() if learner.get("revoked")}
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed) == (43, 7)
     failures = FreezeFailure.objects.filter(grading_status__course_run=demo_run)
     assert {f.user.username for f in failures} == revoked
@@ -121,7 +122,7 @@ def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_complet
 def test_a_second_freeze_of_a_complete_run_changes_nothing(running, demo_run):
     running(learners=20, revoked=2)
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    wait_for_state(demo_run, api.COMPLETE)
+    wait_for_state(demo_run, FreezeState.COMPLETE)
     before = (
         list(FinalGrade.objects.order_by("id").values()),
         FinalGradeAudit.objects.count(),
@@ -142,7 +143,7 @@ def test_a_learner_without_an_edx_link_fails_and_the_others_are_frozen(running, 
     running(learners=10)
     UserSocialAuth.objects.filter(uid="learner00003").delete()
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed) == (9, 1)
     failure = FreezeFailure.objects.get()
     assert (failure.user.username, failure.stage, failure.reason) == (
@@ -155,7 +156,7 @@ def test_a_learner_without_an_edx_link_fails_and_the_others_are_frozen(running, 
 def test_the_periodic_task_freezes_every_run_past_its_freeze_date(running, demo_run):
     running(learners=15)
     assert tasks.freeze_due_course_runs.delay().get(timeout=30) == 1
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert status.frozen == 15
 
 
@@ -175,7 +176,7 @@ def test_two_freezes_started_at_the_same_moment_freeze_each_learner_once(
     ]
     for command in commands:
         assert command.wait(timeout=60) == 0
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert status.frozen == 40
     assert FinalGradeAudit.objects.filter(action="created").count() == 40
 

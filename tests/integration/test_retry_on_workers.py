@@ -4,7 +4,7 @@ is touched, and the run completes again."""
 import pytest
 from django.core.management import call_command
 
-from grades import api
+from grades.api import FreezeState
 from grades.models import FinalGrade, FinalGradeAudit
 from tests.integration.conftest import wait_for_state
 from tests.integration.test_runbook import shell_lines
@@ -24,7 +24,7 @@ def test_retry_freezes_the_failed_learners_and_completes_the_run(
     sandbox = start_sandbox(dataset)
     start_worker(sandbox)
     call_command("freeze_final_grades", key)
-    first = wait_for_state(demo_run, api.COMPLETE)
+    first = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (first.frozen, first.failed) == (10, 2)
     frozen_first = {
         row["user__username"]: row
@@ -40,7 +40,7 @@ def test_retry_freezes_the_failed_learners_and_completes_the_run(
         f"Submitted a retry of 2 failed learners of {key} in 1 chunk: "
         "see check_final_grade_freeze_status."
     )
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed, status.left, status.needed) == (12, 0, 0, 12)
 
     retried = FinalGrade.objects.exclude(id__in=[row["id"] for row in frozen_first.values()])

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from grades import api
+from grades.api import FreezeState
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from tests.conftest import ROOT, stop, wait_until
 from tests.integration.conftest import wait_for_state
@@ -37,7 +38,7 @@ def frozen_run(seeded, start_sandbox, start_worker, demo_run):
     sandbox = start_sandbox(dataset)
     start_worker(sandbox)
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    wait_for_state(demo_run, api.COMPLETE)
+    wait_for_state(demo_run, FreezeState.COMPLETE)
     return sandbox
 
 
@@ -54,7 +55,7 @@ def test_freeze_check_and_inspect_commands(
     submitted = manage(*freeze.split()[2:])
     assert submitted.returncode == 0, submitted.stderr
     assert "Submitted the freeze of" in submitted.stdout
-    wait_for_state(demo_run, api.COMPLETE)
+    wait_for_state(demo_run, FreezeState.COMPLETE)
     complete = manage(*check.split()[2:])
     assert complete.returncode == 0
     assert f"Course run {key}: complete" in complete.stdout
@@ -122,7 +123,7 @@ def test_revert_from_the_shell_then_a_new_freeze(frozen_run, demo_run, manage):
 
     frozen_run.clear_faults()
     call_command("freeze_final_grades", demo_run.edx_course_key)
-    status = wait_for_state(demo_run, api.COMPLETE)
+    status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed) == (12, 0)
 
 
@@ -134,7 +135,9 @@ def test_status_and_complete_while_chunks_run(
     start_worker(sandbox, FREEZE_CHUNK_SIZE=5, FREEZE_LEARNER_CONCURRENCY=1)
     call_command("freeze_final_grades", demo_run.edx_course_key)
     wait_until(
-        lambda: api.freeze_status(demo_run).state == api.PROCESSING, 30, "chunks to be running"
+        lambda: api.freeze_status(demo_run).state == FreezeState.PROCESSING,
+        30,
+        "chunks to be running",
     )
     status = manage("check_final_grade_freeze_status", demo_run.edx_course_key)
     assert status.returncode == 4
@@ -146,7 +149,7 @@ def test_status_and_complete_while_chunks_run(
     again = manage("freeze_final_grades", demo_run.edx_course_key)
     assert again.returncode == 0
     assert "already being processed" in again.stdout
-    assert wait_for_state(demo_run, api.COMPLETE).frozen == 30
+    assert wait_for_state(demo_run, FreezeState.COMPLETE).frozen == 30
 
 
 def test_celery_beat_starts_the_freeze_of_a_due_run(
@@ -171,7 +174,7 @@ def test_celery_beat_starts_the_freeze_of_a_due_run(
         env={**operator_env(), "FREEZE_SCHEDULE_SECONDS": "1"},
     )
     try:
-        assert wait_for_state(demo_run, api.COMPLETE, timeout=60).frozen == 10
+        assert wait_for_state(demo_run, FreezeState.COMPLETE, timeout=60).frozen == 10
     finally:
         stop(beat)
 

@@ -9,7 +9,8 @@ from django.utils import timezone
 from courses.models import CourseRun
 from dashboard.models import CachedEnrollment
 from demo.api import seed_course_run, seed_learners
-from grades import api, tasks
+from grades import api, selectors, tasks
+from grades.api import FreezeState
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import generate
 
@@ -69,7 +70,7 @@ def test_every_active_learner_is_frozen_with_the_policy_values(course_run, start
     start_sandbox(dataset)
     status = freeze(course_run)
     assert (status.state, status.mode, status.frozen, status.failed) == (
-        api.COMPLETE,
+        FreezeState.COMPLETE,
         CourseRun.COURSE_WIDE,
         30,
         0,
@@ -130,7 +131,7 @@ def test_learners_unknown_to_the_platform_or_not_active_are_not_frozen(course_ru
     dataset["learners"]["learner00003"]["enrollments"][0]["is_active"] = False
     start_sandbox(dataset)
     status = freeze(course_run)
-    assert (status.state, status.frozen) == (api.COMPLETE, 7)
+    assert (status.state, status.frozen) == (FreezeState.COMPLETE, 7)
     assert "learner00003" not in frozen_values()
     inactive = CachedEnrollment.objects.get(user__username="learner00003")
     assert inactive.data["is_active"] is False
@@ -183,7 +184,7 @@ def test_a_listing_that_fails_leaves_the_run_stalled_and_nothing_written(
     seed_learners(dataset)
     start_sandbox(dataset)
     status = freeze(course_run)
-    assert (status.state, status.frozen, status.failed) == (api.STALLED, 0, 0)
+    assert (status.state, status.frozen, status.failed) == (FreezeState.STALLED, 0, 0)
 
 
 def test_a_course_wide_round_cut_short_is_listed_again_and_completes(course_run, start_sandbox):
@@ -192,17 +193,17 @@ def test_a_course_wide_round_cut_short_is_listed_again_and_completes(course_run,
     start_sandbox(dataset)
     CourseRunGradingStatus.objects.create(
         course_run=course_run,
-        dispatch=1,
+        round=1,
         mode=CourseRun.COURSE_WIDE,
         listed=False,
         chunks_total=1,
         chunks_done=1,
         progressed_on=timezone.now() - timezone.timedelta(hours=1),
     )
-    assert api.freeze_status(course_run).state == api.STALLED
+    assert api.freeze_status(course_run).state == FreezeState.STALLED
     status = freeze(course_run)
-    assert (status.state, status.frozen) == (api.COMPLETE, 9)
-    assert CourseRunGradingStatus.objects.get().dispatch == 2
+    assert (status.state, status.frozen) == (FreezeState.COMPLETE, 9)
+    assert CourseRunGradingStatus.objects.get().round == 2
 
 
 def test_a_second_freeze_of_a_complete_run_asks_edx_nothing(course_run, start_sandbox):
@@ -231,7 +232,7 @@ def test_the_mode_is_the_runs_then_the_settings_then_whether_a_staff_client_exis
     course_run.freeze_mode = run_mode
     course_wide.FREEZE_MODE = setting
     course_wide.EDXORG_STAFF_CLIENT_ID = "gradefreeze" if staff_client else ""
-    assert api.freeze_mode_of(course_run) == expected
+    assert selectors.freeze_mode_of(course_run) == expected
 
 
 def test_per_learner_mode_still_needs_each_learners_token(course_run, start_sandbox, course_wide):

@@ -6,7 +6,8 @@ import pytest
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
-from dashboard.api_edx_cache import CachedEdxDataApi, EdxRefreshError
+from dashboard.api import EdxRefreshError
+from dashboard.api_edx_cache import CachedEdxDataApi
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from demo.api import seed_course_run, seed_learners
 from sandbox.dataset import generate

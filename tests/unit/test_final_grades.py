@@ -3,9 +3,10 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from grades.api import FinalGradeError, FinalGradeValues, get_final_grade, store_final_grade
+from grades.api import get_final_grade, store_final_grade
 from grades.audit import acting_as
 from grades.models import FinalGrade, FinalGradeAudit
+from grades.policy import FinalGradeError, FinalGradeValues
 from tests.factories import (
     CachedCertificateFactory,
     CachedCurrentGradeFactory,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from courses.models import CourseRun
 from demo.api import seed_course_run, seed_learners
 from grades import api, tasks
+from grades.api import FreezeState
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.background import BackgroundSandbox
 from sandbox.dataset import generate
@@ -99,7 +100,7 @@ def freeze_in(mode, course_run, django_settings):
     audits_before = FinalGradeAudit.objects.order_by("-pk").values_list("pk", flat=True).first()
     tasks.freeze_course_run.delay(course_run.pk)
     status = api.freeze_status(course_run)
-    assert status.state == api.COMPLETE
+    assert status.state == FreezeState.COMPLETE
     assert status.mode == mode
     return outcome(course_run, audits_before or 0)
 

@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from demo.api import seed_course_run, seed_learners
-from grades import api, tasks
+from grades import api, rounds, selectors, tasks
 from grades.models import CourseRunGradingStatus, FinalGrade
 from sandbox.dataset import generate
 
@@ -34,13 +34,13 @@ def status_exit_code(capsys):
 
 
 def pending_round(course_run, **fields):
-    fields = {"dispatch": 1, "progressed_on": timezone.now(), **fields}
+    fields = {"round": 1, "progressed_on": timezone.now(), **fields}
     return CourseRunGradingStatus.objects.create(course_run=course_run, **fields)
 
 
 def test_a_chunk_of_a_round_that_is_no_longer_current_does_nothing(course_run, learners):
-    grading_status = pending_round(course_run, chunks_total=1, dispatch=2)
-    user_ids = list(api.population(course_run).values_list("id", flat=True))
+    grading_status = pending_round(course_run, chunks_total=1, round=2)
+    user_ids = list(selectors.population(course_run).values_list("id", flat=True))
     assert tasks.freeze_chunk.delay(grading_status.pk, 1, 0, user_ids).get() == "stale"
     assert not FinalGrade.objects.exists()
     assert CourseRunGradingStatus.objects.get().chunks_done == 0
@@ -48,7 +48,7 @@ def test_a_chunk_of_a_round_that_is_no_longer_current_does_nothing(course_run, l
 
 def test_a_chunk_of_a_reverted_run_does_nothing(course_run, learners):
     grading_status = pending_round(course_run, chunks_total=1)
-    user_ids = list(api.population(course_run).values_list("id", flat=True))
+    user_ids = list(selectors.population(course_run).values_list("id", flat=True))
     api.revert_freeze(course_run)
     assert tasks.freeze_chunk.delay(grading_status.pk, 1, 0, user_ids).get() == "stale"
     assert not FinalGrade.objects.exists()
@@ -98,7 +98,7 @@ def test_an_interrupted_in_process_freeze_is_stalled_not_running(course_run, lea
 
 def test_a_chunk_delivered_twice_is_counted_once(course_run):
     grading_status = pending_round(course_run, chunks_total=2)
-    assert api.finish_chunk(grading_status, 1, 0) is False
-    assert api.finish_chunk(grading_status, 1, 0) is False
+    assert rounds.finish_chunk(grading_status, 1, 0) is False
+    assert rounds.finish_chunk(grading_status, 1, 0) is False
     assert CourseRunGradingStatus.objects.get().chunks_done == 1
-    assert api.finish_chunk(grading_status, 1, 1) is True
+    assert rounds.finish_chunk(grading_status, 1, 1) is True

@@ -16,11 +16,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from dashboard.api_edx_cache import EdxRefreshError
+from dashboard.api import EdxRefreshError
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from demo.api import seed_course_run, seed_learners
-from grades.api import FinalGradeError, compute_final_grade, freeze_user_final_grade
+from grades.api import freeze_user_final_grade
 from grades.models import FinalGrade, FinalGradeAudit
+from grades.policy import FinalGradeError, compute_final_grade
 from sandbox.dataset import generate
 from tests.unit.test_fuzz_lms_payloads import json_values
 

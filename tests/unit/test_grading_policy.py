@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grades.api import FinalGradeValues, compute_final_grade, parse_percent
+from grades.policy import FinalGradeValues, compute_final_grade, parse_percent
 
 
 def grade(percent=0.8, passed=True):

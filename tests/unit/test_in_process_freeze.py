@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from demo.api import seed_course_run, seed_learners
 from grades import api
+from grades.api import FreezeState
 from grades.models import FinalGrade, FreezeFailure
 from sandbox.dataset import generate
 
@@ -29,7 +30,7 @@ def test_freeze_runs_in_process_to_complete(course_run, start_sandbox, settings,
     out = capsys.readouterr().out
     assert "5 of 5 chunks done" in out
     assert "complete; 27 frozen, 3 failed, 0 left" in out
-    assert api.freeze_status(course_run).state == api.COMPLETE
+    assert api.freeze_status(course_run).state == FreezeState.COMPLETE
     assert FinalGrade.objects.count() == 27
     assert FreezeFailure.objects.filter(stage="token_refresh", http_status=401).count() == 3
 

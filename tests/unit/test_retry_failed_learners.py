@@ -7,7 +7,8 @@ from django.utils import timezone
 
 from courses.models import CourseRun
 from demo.api import seed_course_run, seed_learners
-from grades import api
+from grades import api, rounds
+from grades.api import FreezeState
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import generate
 from tests.factories import (
@@ -60,7 +61,7 @@ def test_the_failures_of_the_retried_learners_are_cleared(
     retry(grading_status.course_run, django_capture_on_commit_callbacks)
     assert not FreezeFailure.objects.exists()
     grading_status.refresh_from_db()
-    assert (grading_status.dispatch, grading_status.chunks_done, grading_status.chunks_total) == (
+    assert (grading_status.round, grading_status.chunks_done, grading_status.chunks_total) == (
         2,
         0,
         1,
@@ -77,7 +78,7 @@ def test_failed_learners_are_split_in_chunks(
 
 
 def test_a_complete_run_goes_back_to_pending(grading_status, django_capture_on_commit_callbacks):
-    api.mark_complete(grading_status)
+    rounds.mark_complete(grading_status)
     retry(grading_status.course_run, django_capture_on_commit_callbacks)
     grading_status.refresh_from_db()
     assert (grading_status.status, grading_status.completed_on) == ("pending", None)
@@ -95,7 +96,7 @@ def test_a_learner_frozen_by_hand_since_failing_is_not_retried(
 
 def test_nothing_failed_changes_nothing(django_capture_on_commit_callbacks):
     grading_status = CourseRunGradingStatusFactory()
-    api.mark_complete(grading_status)
+    rounds.mark_complete(grading_status)
     outcome, freeze_round, sent = retry(
         grading_status.course_run, django_capture_on_commit_callbacks
     )
@@ -184,7 +185,7 @@ def test_in_process_retry_freezes_the_failed_learners_and_completes_the_run(star
         f"Retried 2 failed learners of {key} in-process (no broker configured).\n"
         f"Freeze of {key}: complete; 8 frozen, 0 failed, 0 left.\n"
     )
-    assert api.freeze_status(course_run).state == api.COMPLETE
+    assert api.freeze_status(course_run).state == FreezeState.COMPLETE
     retried = FinalGrade.objects.exclude(pk__in=frozen_before.values())
     assert sorted(retried.values_list("user__username", flat=True)) == [
         "learner00002",

@@ -14,7 +14,7 @@ from django.utils import timezone
 from sentry_sdk.transport import Transport
 from social_django.models import UserSocialAuth
 
-from dashboard.api_edx_cache import EdxRefreshError, refresh_cached_data
+from dashboard.api import EdxRefreshError, refresh_cached_data
 from demo.api import seed_course_run, seed_learners
 from gradefreeze.redaction import redact, sentry_options
 from sandbox.dataset import generate

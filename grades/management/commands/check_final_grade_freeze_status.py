@@ -1,15 +1,15 @@
 import sys
 
 from gradefreeze.commands import OperatorCommand
-from grades import api
+from grades.api import FreezeState, freeze_status
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
 
 EXIT_STATUS = {
-    api.COMPLETE: 0,
-    api.NOT_STARTED: 3,
-    api.PROCESSING: 4,
-    api.DONE_NOT_MARKED: 5,
-    api.STALLED: 6,
+    FreezeState.COMPLETE: 0,
+    FreezeState.NOT_STARTED: 3,
+    FreezeState.PROCESSING: 4,
+    FreezeState.DONE_NOT_MARKED: 5,
+    FreezeState.STALLED: 6,
 }
 
 
@@ -25,11 +25,11 @@ class Command(OperatorCommand):
 
     def handle(self, *args, **options):
         course_run = course_run_from_options(options)
-        status = api.freeze_status(course_run)
+        status = freeze_status(course_run)
         lines = [f"Course run {course_run.edx_course_key}: {status.state}"]
         if status.mode:
             lines.append(f"  mode:    {status.mode.replace('_', '-')}")
-        if status.state == api.PROCESSING:
+        if status.state == FreezeState.PROCESSING:
             lines.append(f"  chunks:  {status.chunks_done} of {status.chunks_total} done")
         lines += [
             f"  frozen:  {status.frozen}",
@@ -39,7 +39,7 @@ class Command(OperatorCommand):
             http = f" (HTTP {http_status})" if http_status else ""
             lines.append(f"    {stage}: {reason}{http}: {count}")
         lines += [f"  left:    {status.left}", f"  needed:  {status.needed}"]
-        if status.state == api.DONE_NOT_MARKED or status.state == api.STALLED:
+        if status.state in (FreezeState.DONE_NOT_MARKED, FreezeState.STALLED):
             lines.append("Run freeze_final_grades again to go on and complete it.")
         self.stdout.write("\n".join(lines))
         sys.stdout.flush()

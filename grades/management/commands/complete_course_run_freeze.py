@@ -2,6 +2,7 @@ from django.core.management.base import CommandError
 
 from gradefreeze.commands import OperatorCommand
 from grades import api
+from grades.api import Outcome
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
 
 
@@ -18,14 +19,14 @@ class Command(OperatorCommand):
         course_run = course_run_from_options(options)
         key = course_run.edx_course_key
         outcome = api.complete_course_run_freeze(course_run)
-        if outcome == "not_started":
+        if outcome == Outcome.NOT_STARTED:
             raise CommandError(f"The freeze of {key} has not started: run freeze_final_grades.")
-        if outcome == "in_progress":
+        if outcome == Outcome.IN_PROGRESS:
             raise CommandError(
                 f"The freeze of {key} still has chunks running: wait, "
                 "or see check_final_grade_freeze_status."
             )
-        if outcome == "complete":
+        if outcome == Outcome.COMPLETE:
             self.stdout.write(f"The freeze of {key} was already complete; nothing changed.")
             return
         left = api.freeze_status(course_run).left

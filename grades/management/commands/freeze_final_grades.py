@@ -2,7 +2,7 @@ from django.core.management.base import CommandError
 
 from courses.api import CourseRunError, check_freeze_date_passed
 from gradefreeze.commands import OperatorCommand
-from grades import api, tasks
+from grades import api, rounds, selectors, tasks
 from grades.management.commands._course_run import (
     add_course_key_argument,
     chunk_progress,
@@ -33,7 +33,7 @@ class Command(OperatorCommand):
                 f"Final grades of {course_run.edx_course_key} are already frozen "
                 f"(complete since {grading_status.completed_on:%Y-%m-%d %H:%M} UTC)."
             )
-        if grading_status is not None and api.chunks_in_flight(grading_status):
+        if grading_status is not None and rounds.chunks_in_flight(grading_status):
             self.stdout.write(
                 f"The freeze of {course_run.edx_course_key} is already being processed "
                 f"({grading_status.chunks_done} of {grading_status.chunks_total} chunks done): "
@@ -50,7 +50,7 @@ class Command(OperatorCommand):
 
     def freeze_in_process(self, course_run):
         """No broker: the chunks run here, so show their progress as they finish."""
-        mode = api.freeze_mode_of(course_run).replace("_", "-")
+        mode = selectors.freeze_mode_of(course_run).replace("_", "-")
         self.stdout.write(
             f"Freezing {course_run.edx_course_key} in-process (no broker configured), {mode}."
         )

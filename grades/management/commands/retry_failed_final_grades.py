@@ -4,6 +4,7 @@ from django.core.management.base import CommandError
 
 from gradefreeze.commands import OperatorCommand
 from grades import api, tasks
+from grades.api import Outcome
 from grades.management.commands._course_run import (
     add_course_key_argument,
     chunk_progress,
@@ -28,18 +29,18 @@ class Command(OperatorCommand):
         in_process = tasks.freeze_chunk.app.conf.task_always_eager
         with chunk_progress(self.stdout) if in_process else contextlib.nullcontext():
             outcome, freeze_round = api.retry_failed_learners(course_run, tasks.send_chunks)
-        if outcome == "not_started":
+        if outcome == Outcome.NOT_STARTED:
             raise CommandError(f"The freeze of {key} has not started: run freeze_final_grades.")
-        if outcome == "not_due":
+        if outcome == Outcome.NOT_DUE:
             raise CommandError(
                 f"The freeze grade date of {key} is unset or in the future: nothing to retry now."
             )
-        if outcome == "in_progress":
+        if outcome == Outcome.IN_PROGRESS:
             raise CommandError(
                 f"The freeze of {key} still has chunks running: wait, "
                 "or see check_final_grade_freeze_status."
             )
-        if outcome == "nothing_failed":
+        if outcome == Outcome.NOTHING_FAILED:
             self.stdout.write(f"No learner of {key} is recorded as failed; nothing changed.")
             return
         learners = counted(sum(len(chunk) for chunk in freeze_round.chunks), "failed learner")

@@ -1,0 +1,98 @@
+"""Why a learner's final grade could not be frozen: the one list of stages and reasons.
+
+A failure is recorded with the stage it happened at and a reason. Reading the LMS
+fails at the token refresh or the cache refresh; applying the grading policy fails at
+the computation; anything else is a bug, recorded as unexpected. Reasons are the
+constants below, or what the LMS itself named (an OAuth error code of the token
+endpoint) or the exception's class for unexpected failures.
+"""
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from enum import StrEnum
+
+import requests
+import urllib3
+from django.db import models
+
+log = logging.getLogger(__name__)
+
+
+class Stage(models.TextChoices):
+    TOKEN_REFRESH = "token_refresh", "token refresh"
+    CACHE_REFRESH = "cache_refresh", "cache refresh"
+    COMPUTATION = "computation", "computation"
+    UNEXPECTED = "unexpected", "unexpected error"
+
+
+class Reason(StrEnum):
+    # Token refresh
+    NO_EDX_LINK = "no_edx_link"
+    NO_ACCESS_TOKEN = "no_access_token"
+    REAUTHENTICATION_REQUIRED = "reauthentication_required"
+    # Any LMS request
+    HTTP_ERROR = "http_error"
+    TIMEOUT = "timeout"
+    CONNECTION_ERROR = "connection_error"
+    MALFORMED_RESPONSE = "malformed_response"
+    # Computation
+    NO_CURRENT_GRADE = "no_current_grade"
+    MALFORMED_CURRENT_GRADE = "malformed_current_grade"
+    MALFORMED_CERTIFICATE = "malformed_certificate"
+    MALFORMED_ENROLLMENT = "malformed_enrollment"
+
+
+class EdxRefreshError(Exception):
+    """The learner's edX data could not be read or refreshed; says at which stage and why."""
+
+    def __init__(self, stage: str, reason: str, http_status: int | None = None) -> None:
+        super().__init__(f"{stage}: {reason}" + (f" (HTTP {http_status})" if http_status else ""))
+        self.stage = stage
+        self.reason = reason
+        self.http_status = http_status
+
+
+@contextlib.contextmanager
+def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
+    """Turn what requests, urllib3 and edx-api-client raise into EdxRefreshError of `stage`."""
+    try:
+        yield
+    except requests.JSONDecodeError as error:  # a RequestException too: must come first
+        raise EdxRefreshError(stage, Reason.MALFORMED_RESPONSE) from error
+    except requests.HTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        raise EdxRefreshError(stage, Reason.HTTP_ERROR, status) from error
+    except requests.Timeout as error:
+        raise EdxRefreshError(stage, Reason.TIMEOUT) from error
+    except requests.RequestException as error:
+        raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
+    except urllib3.exceptions.MaxRetryError as error:  # the staff reader's, retries spent
+        timed_out = isinstance(error.reason, urllib3.exceptions.TimeoutError)
+        reason = Reason.TIMEOUT if timed_out else Reason.CONNECTION_ERROR
+        raise EdxRefreshError(stage, reason) from error
+    except urllib3.exceptions.TimeoutError as error:
+        raise EdxRefreshError(stage, Reason.TIMEOUT) from error
+    except urllib3.exceptions.HTTPError as error:
+        raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+        raise EdxRefreshError(stage, Reason.MALFORMED_RESPONSE) from error
+
+
+def learner_error(error: Exception, stage: str = Stage.CACHE_REFRESH) -> EdxRefreshError:
+    """An exception raised while reading one learner, as the failure recorded for them.
+
+    LMS faults become EdxRefreshError of `stage`; anything else is a bug, logged at
+    ERROR level (which Sentry reports) and recorded as unexpected, so that one
+    learner's bug does not stop the others.
+    """
+    if isinstance(error, EdxRefreshError):
+        return error
+    try:
+        with edx_errors(stage):
+            raise error
+    except EdxRefreshError as refresh_error:
+        return refresh_error
+    except Exception:
+        log.error("unexpected error reading a learner from edX", exc_info=error)
+        return EdxRefreshError(Stage.UNEXPECTED, type(error).__name__)

@@ -1,0 +1,190 @@
+"""The rounds of a run's freeze: the only code that changes a CourseRunGradingStatus.
+
+One function per transition. A round is named by its grading status and number: a
+chunk of an older round (or of a status reverted since) finds it is no longer
+current and does nothing. Transitions that decide something lock the status row, so
+two of them never interleave for one run.
+"""
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from courses.models import CourseRun
+from grades.models import CourseRunGradingStatus, FinishedChunk
+from grades.signals import chunk_finished
+
+
+@dataclass(frozen=True)
+class FreezeRound:
+    """One round of a run's freeze, for the workers.
+
+    A per-learner round carries its chunks of user ids; a course-wide round finds its
+    chunks (pages of the run's grades) as it lists them.
+    """
+
+    grading_status_id: int
+    number: int
+    mode: str = CourseRun.PER_LEARNER
+    chunks: list[list[int]] = field(default_factory=list)
+
+
+def learner_chunks(user_ids: list[int]) -> list[list[int]]:
+    """User ids in chunks of FREEZE_CHUNK_SIZE, a per-learner task each."""
+    size = settings.FREEZE_CHUNK_SIZE
+    return [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+
+
+# Reading the state
+
+
+def round_finished(grading_status: CourseRunGradingStatus) -> bool:
+    """Every chunk of the current round is known and has finished."""
+    return grading_status.listed and grading_status.chunks_done >= grading_status.chunks_total
+
+
+def chunks_in_flight(grading_status: CourseRunGradingStatus) -> bool:
+    """Whether chunks of the current round are still running (not finished, not stalled).
+
+    Tasks run in-process run inside the command that started them: once it is gone
+    (finished or interrupted), none of its chunks is left running anywhere.
+    """
+    if current_app.conf.task_always_eager:
+        return False
+    if round_finished(grading_status):
+        return False
+    stall = timedelta(seconds=settings.FREEZE_STALL_SECONDS)
+    progressed_on = grading_status.progressed_on
+    return progressed_on is not None and progressed_on > timezone.now() - stall
+
+
+def current_round(grading_status_id: int, round_number: int) -> CourseRunGradingStatus | None:
+    """The run's grading status if this round is still the one to work on, else None."""
+    return (
+        CourseRunGradingStatus.objects.select_related("course_run__course")
+        .filter(pk=grading_status_id, round=round_number, status=CourseRunGradingStatus.PENDING)
+        .first()
+    )
+
+
+# Transitions (call the locking ones inside a transaction)
+
+
+def lock(course_run: CourseRun) -> CourseRunGradingStatus | None:
+    """The run's grading status, if its freeze has started, locked until the transaction ends."""
+    return CourseRunGradingStatus.objects.select_for_update().filter(course_run=course_run).first()
+
+
+def lock_or_begin(course_run: CourseRun) -> CourseRunGradingStatus:
+    """The run's grading status, locked until the transaction ends; a new freeze's if none."""
+    return CourseRunGradingStatus.objects.select_for_update().get_or_create(course_run=course_run)[
+        0
+    ]
+
+
+def discard(course_run: CourseRun) -> None:
+    """Forget the run's freeze state (its failures and finished chunks with it)."""
+    CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
+
+
+def start_round(
+    grading_status: CourseRunGradingStatus,
+    mode: str,
+    round_mode: str,
+    population: int,
+    chunks: list[list[int]] | None = None,
+) -> FreezeRound:
+    """A new round of the freeze (whose mode is `mode`) reading the LMS by `round_mode`:
+    per learner, in these `chunks` of user ids; course-wide, its chunks listed as it goes."""
+    chunks = chunks or []
+    grading_status.status = CourseRunGradingStatus.PENDING
+    grading_status.completed_on = None
+    grading_status.mode = mode
+    grading_status.round += 1
+    grading_status.round_mode = round_mode
+    grading_status.listed = round_mode == CourseRun.PER_LEARNER
+    grading_status.population = population
+    grading_status.chunks_total = len(chunks)
+    grading_status.chunks_done = 0
+    grading_status.progressed_on = timezone.now()
+    grading_status.save()
+    return FreezeRound(grading_status.pk, grading_status.round, round_mode, chunks)
+
+
+def mark_complete(grading_status: CourseRunGradingStatus, mode: str | None = None) -> None:
+    """The freeze is complete (`mode`: the freeze's mode, if no round ever ran)."""
+    grading_status.status = CourseRunGradingStatus.COMPLETE
+    grading_status.completed_on = timezone.now()
+    if mode is not None and not grading_status.mode:
+        grading_status.mode = mode
+    grading_status.save(update_fields=["status", "completed_on", "mode"])
+
+
+def touch(grading_status: CourseRunGradingStatus) -> None:
+    """A chunk of the round is working: the round is not stalled."""
+    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(progressed_on=timezone.now())
+
+
+def page_listed(grading_status: CourseRunGradingStatus, index: int) -> bool:
+    """A course-wide round has listed page `index`; False if the round is no longer current."""
+    updated = CourseRunGradingStatus.objects.filter(
+        pk=grading_status.pk, round=grading_status.round
+    ).update(chunks_total=Greatest(F("chunks_total"), index + 1), progressed_on=timezone.now())
+    return bool(updated)
+
+
+def listing_finished(
+    grading_status: CourseRunGradingStatus, pages: int
+) -> CourseRunGradingStatus | None:
+    """A course-wide round has listed all its `pages`: its chunks are all known. Returns
+    the status as it is then, or None if the round is no longer current.
+
+    `fully_listed` says a listing round of this freeze has listed and frozen every page;
+    once true it stays true until the freeze is reverted."""
+    with transaction.atomic():
+        current = (
+            CourseRunGradingStatus.objects.select_for_update()
+            .filter(pk=grading_status.pk, round=grading_status.round)
+            .first()
+        )
+        if current is None:
+            return None
+        current.listed = True
+        current.chunks_total = pages
+        if current.chunks_done >= pages:
+            current.fully_listed = True
+        current.save(update_fields=["listed", "chunks_total", "fully_listed"])
+    return current
+
+
+def finish_chunk(grading_status: CourseRunGradingStatus, round_number: int, index: int) -> bool:
+    """Record a finished chunk of this round, once; True when the round is then all done.
+
+    A course-wide round all done has listed and frozen every page of the run.
+    """
+    with transaction.atomic():
+        current = (
+            CourseRunGradingStatus.objects.select_for_update()
+            .filter(pk=grading_status.pk, round=round_number)
+            .first()
+        )
+        if current is None:
+            return False
+        _, first_time = FinishedChunk.objects.get_or_create(
+            grading_status=current, round=round_number, index=index
+        )
+        if first_time:
+            current.chunks_done += 1
+            current.progressed_on = timezone.now()
+            if current.round_mode == CourseRun.COURSE_WIDE and round_finished(current):
+                current.fully_listed = True
+            current.save(update_fields=["chunks_done", "progressed_on", "fully_listed"])
+    if first_time:
+        chunk_finished.send(sender=CourseRunGradingStatus, grading_status=current)
+    return round_finished(current)

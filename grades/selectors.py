@@ -1,0 +1,117 @@
+"""Reads of the freeze: who it is about, who is left, how the run is read, where it stands."""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Q, QuerySet
+
+from courses.models import CourseRun
+from dashboard.api import enrolled_with_current_grade, staff_client_configured
+from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
+from grades.rounds import chunks_in_flight, round_finished
+
+
+def population(course_run: CourseRun) -> QuerySet:
+    """The learners actively enrolled in the run who have a current grade (as cached)."""
+    return get_user_model().objects.filter(id__in=enrolled_with_current_grade(course_run))
+
+
+def frozen_user_ids(course_run: CourseRun) -> QuerySet:
+    return FinalGrade.objects.filter(course_run=course_run).values("user_id")
+
+
+def learners_left(course_run: CourseRun, grading_status: CourseRunGradingStatus | None) -> QuerySet:
+    """The population less the frozen and those that already failed in this freeze."""
+    left = population(course_run).exclude(id__in=frozen_user_ids(course_run))
+    if grading_status is not None:
+        left = left.exclude(id__in=grading_status.failures.values("user_id"))
+    return left
+
+
+def freeze_mode_of(course_run: CourseRun) -> str:
+    """How the run's freeze reads the LMS: the run's own choice, else FREEZE_MODE, else
+    course-wide when a staff client is configured."""
+    if course_run.freeze_mode != CourseRun.AUTO:
+        return course_run.freeze_mode
+    if settings.FREEZE_MODE != CourseRun.AUTO:
+        return settings.FREEZE_MODE
+    return CourseRun.COURSE_WIDE if staff_client_configured() else CourseRun.PER_LEARNER
+
+
+class FreezeState(StrEnum):
+    NOT_STARTED = "not started"
+    PROCESSING = "being processed"
+    DONE_NOT_MARKED = "done but not marked complete"
+    STALLED = "stalled: learners left and no chunk running"
+    COMPLETE = "complete"
+
+
+# (stage, reason, HTTP status or None) -> how many learners failed so
+FailureCounts = dict[tuple[str, str, int | None], int]
+
+
+@dataclass(frozen=True)
+class FreezeStatus:
+    state: FreezeState
+    frozen: int
+    failed: int
+    left: int
+    needed: int
+    failures_by_reason: FailureCounts = field(default_factory=dict)
+    chunks_done: int = 0
+    chunks_total: int = 0
+    mode: str = ""
+
+
+def _state(grading_status: CourseRunGradingStatus | None, left: int) -> FreezeState:
+    if grading_status is None:
+        return FreezeState.NOT_STARTED
+    if grading_status.is_complete:
+        return FreezeState.COMPLETE
+    if chunks_in_flight(grading_status):
+        return FreezeState.PROCESSING
+    if grading_status.mode == CourseRun.COURSE_WIDE:
+        done = grading_status.fully_listed and round_finished(grading_status)
+        return FreezeState.DONE_NOT_MARKED if done else FreezeState.STALLED
+    return FreezeState.DONE_NOT_MARKED if left == 0 else FreezeState.STALLED
+
+
+def freeze_status(course_run: CourseRun) -> FreezeStatus:
+    """Where the freeze of the run stands, from the database alone.
+
+    needed counts everyone the freeze is about: the population, and anyone frozen
+    or failed who has left it since. A learner frozen by hand after failing counts
+    as frozen only.
+    """
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    frozen = frozen_user_ids(course_run)
+    failures = FreezeFailure.objects.none()
+    if grading_status is not None:
+        failures = grading_status.failures.exclude(user_id__in=frozen)
+    by_reason = {
+        (row["stage"], row["reason"], row["http_status"]): row["count"]
+        for row in failures.values("stage", "reason", "http_status").annotate(count=Count("id"))
+    }
+    left = learners_left(course_run, grading_status).count()
+    needed = (
+        get_user_model()
+        .objects.filter(
+            Q(id__in=population(course_run).values("id"))
+            | Q(id__in=frozen)
+            | Q(id__in=failures.values("user_id"))
+        )
+        .count()
+    )
+    return FreezeStatus(
+        state=_state(grading_status, left),
+        frozen=frozen.count(),
+        failed=sum(by_reason.values()),
+        left=left,
+        needed=needed,
+        failures_by_reason=by_reason,
+        chunks_done=grading_status.chunks_done if grading_status else 0,
+        chunks_total=grading_status.chunks_total if grading_status else 0,
+        mode=grading_status.mode if grading_status else "",
+    )
