@@ -23,12 +23,12 @@ class CourseRunAdmin(admin.ModelAdmin):
     list_filter = ["grading_status__status", "freeze_mode"]
 
     @admin.display(description="Freeze grade date (UTC)", ordering="freeze_grade_date")
-    def freeze_date_utc(self, course_run):
+    def freeze_date_utc(self, course_run: CourseRun) -> str:
         if course_run.freeze_grade_date is None:
             return "-"
         return course_run.freeze_grade_date.strftime("%Y-%m-%d %H:%M UTC")
 
     @admin.display(description="Grading status", ordering="grading_status__status")
-    def freeze_state(self, course_run):
+    def freeze_state(self, course_run: CourseRun) -> str:
         status = getattr(course_run, "grading_status", None)
         return status.status if status else "not started"

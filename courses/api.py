@@ -1,5 +1,7 @@
 """Looking up course runs the way operators name them: by their edX course key."""
 
+from datetime import datetime
+
 from django.utils import timezone
 
 from courses.models import CourseRun
@@ -9,7 +11,7 @@ class CourseRunError(Exception):
     """The course key names no course run, or one that cannot be frozen; says which."""
 
 
-def check_course_key(edx_course_key):
+def check_course_key(edx_course_key: str | None) -> str:
     """The key without surrounding whitespace; CourseRunError if no course run could have it.
 
     Checked before any query: PostgreSQL refuses NUL bytes in text outright, and a
@@ -18,7 +20,7 @@ def check_course_key(edx_course_key):
     key = (edx_course_key or "").strip()
     if not key:
         raise CourseRunError("The edX course key is empty.")
-    max_length = CourseRun._meta.get_field("edx_course_key").max_length
+    max_length = CourseRun.EDX_COURSE_KEY_MAX_LENGTH
     if len(key) > max_length:
         raise CourseRunError(
             f"The edX course key is {len(key)} characters long; course keys have at most "
@@ -33,7 +35,7 @@ def check_course_key(edx_course_key):
     return key
 
 
-def course_run_by_key(edx_course_key):
+def course_run_by_key(edx_course_key: str | None) -> CourseRun:
     key = check_course_key(edx_course_key)
     try:
         return CourseRun.objects.select_related("course").get(edx_course_key=key)
@@ -46,7 +48,7 @@ def course_run_by_key(edx_course_key):
     raise CourseRunError(message)
 
 
-def check_freeze_date_passed(course_run, now=None):
+def check_freeze_date_passed(course_run: CourseRun, now: datetime | None = None) -> None:
     """Raise CourseRunError unless the run's freeze grade date is set and in the past."""
     if course_run.freeze_grade_date is None:
         raise CourseRunError(

@@ -4,5 +4,5 @@ from django.apps import AppConfig
 class CoursesConfig(AppConfig):
     name = "courses"
 
-    def ready(self):
+    def ready(self) -> None:
         from gradefreeze import checks  # noqa: F401  (registers the settings' range checks)

@@ -6,7 +6,7 @@ from django.db import models
 class Program(models.Model):
     title = models.CharField(max_length=255, unique=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.title
 
 
@@ -21,14 +21,15 @@ class Course(models.Model):
             models.UniqueConstraint(fields=["program", "title"], name="course_unique_title"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.title
 
 
 class CourseRun(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="runs")
     title = models.CharField(max_length=255, blank=True)
-    edx_course_key = models.CharField(max_length=255, unique=True)
+    EDX_COURSE_KEY_MAX_LENGTH = 255
+    edx_course_key = models.CharField(max_length=EDX_COURSE_KEY_MAX_LENGTH, unique=True)
     freeze_grade_date = models.DateTimeField(
         null=True, blank=True, help_text="UTC. Final grades are frozen once this date has passed."
     )
@@ -48,9 +49,9 @@ class CourseRun(models.Model):
         help_text="How the freeze reads this run's grades from edX.",
     )
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.edx_course_key
 
     @property
-    def has_exam(self):
+    def has_exam(self) -> bool:
         return self.course.has_exam

@@ -6,7 +6,7 @@ client's) hand over typed records; `store_learner_reads` writes them to the cach
 
 from collections.abc import Sequence
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from courses.models import CourseRun
@@ -48,9 +48,7 @@ __all__ = [
 ]
 
 
-def refresh_cached_data(
-    user: AbstractBaseUser, course_runs: Sequence[CourseRun] | None = None
-) -> LearnerRead:
+def refresh_cached_data(user: User, course_runs: Sequence[CourseRun] | None = None) -> LearnerRead:
     """Refresh the learner's token, enrollments, then the certificates and current grades
     of `course_runs` (default: every known run the learner is enrolled in).
 

@@ -7,7 +7,7 @@ two reads and a fault leaves it as it was.
 import json
 from collections.abc import Iterable
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -51,7 +51,7 @@ def _delete_pairs(model: type[CachedEdxData], pairs: Iterable[tuple[int, int]]) 
     for user_id, run_id in pairs:
         by_run.setdefault(run_id, []).append(user_id)
     for run_id, user_ids in by_run.items():
-        model.objects.filter(course_run_id=run_id, user_id__in=user_ids).delete()
+        model._default_manager.filter(course_run_id=run_id, user_id__in=user_ids).delete()
 
 
 def store_learner_reads(reads: Iterable[LearnerRead]) -> None:
@@ -98,14 +98,12 @@ def store_learner_reads(reads: Iterable[LearnerRead]) -> None:
         _upsert(model, rows)
 
 
-def _cached(model: type[CachedEdxData], user: AbstractBaseUser, course_run: CourseRun):
-    row = model.objects.filter(user=user, course_run=course_run).only("data").first()
+def _cached(model: type[CachedEdxData], user: User, course_run: CourseRun) -> EdxJson | None:
+    row = model._default_manager.filter(user=user, course_run=course_run).only("data").first()
     return row.data if row else None
 
 
-def cached_grade_data(
-    user: AbstractBaseUser, course_run: CourseRun
-) -> tuple[GradeData, EdxJson | None]:
+def cached_grade_data(user: User, course_run: CourseRun) -> tuple[GradeData, EdxJson | None]:
     """What the cache holds of the learner in the run: their grade data and enrollment."""
     grade_data = GradeData(
         certificate=_cached(CachedCertificate, user, course_run),

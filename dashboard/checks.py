@@ -1,14 +1,16 @@
 """System checks of the keys that encrypt learners' edX tokens."""
 
+from typing import Any
+
 from cryptography.fernet import Fernet
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, register
 
 
 @register(Tags.security)
-def check_token_encryption_keys(app_configs, **kwargs):
+def check_token_encryption_keys(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Every key must be a Fernet key: a malformed one would fail the first token saved."""
-    errors = []
+    errors: list[CheckMessage] = []
     for position, key in enumerate(settings.TOKEN_ENCRYPTION_KEYS, start=1):
         try:
             Fernet(key)
@@ -26,7 +28,7 @@ def check_token_encryption_keys(app_configs, **kwargs):
 
 
 @register(Tags.security, deploy=True)
-def check_token_encryption_keys_are_set(app_configs, **kwargs):
+def check_token_encryption_keys_are_set(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
     """Without TOKEN_ENCRYPTION_KEYS tokens are encrypted with the public development key."""
     if settings.DEVELOPMENT_TOKEN_ENCRYPTION_KEY in settings.TOKEN_ENCRYPTION_KEYS:
         return [

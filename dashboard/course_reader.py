@@ -120,11 +120,11 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
                 raise TypeError("a certificate is not an object")
             return certificate
 
-        for name, answer in concurrently(fetch, can_hold, concurrency):
-            if isinstance(answer, Exception):
-                failed[name] = learner_error(answer)
+        for name, certificate in concurrently(fetch, can_hold, concurrency):
+            if isinstance(certificate, Exception):
+                failed[name] = learner_error(certificate)
             else:
-                certificates[name] = answer
+                certificates[name] = certificate
     reads: dict[int, LearnerRead] = {}
     errors = {learners[name].user_id: error for name, error in failed.items()}
     for name in names:

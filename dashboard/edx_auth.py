@@ -20,11 +20,11 @@ class EdxOrgOAuth2(BaseOAuth2):
         ("scope", "scope"),
     ]
 
-    def authorization_url(self):
+    def authorization_url(self) -> str:
         return f"{settings.EDXORG_BASE_URL}oauth2/authorize/"
 
-    def access_token_url(self):
+    def access_token_url(self) -> str:
         return f"{settings.EDXORG_BASE_URL}oauth2/access_token"
 
-    def get_user_details(self, response):
+    def get_user_details(self, response: dict) -> dict:
         return {"username": response.get("username"), "email": response.get("email", "")}

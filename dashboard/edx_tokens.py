@@ -18,6 +18,8 @@ signals: build their links with `unsaved_link_with_encrypted_tokens`, or set
 """
 
 import functools
+from collections.abc import Callable
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -35,26 +37,26 @@ class TokenDecryptionError(Exception):
 
 
 @functools.cache
-def _fernet(keys):
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
     return MultiFernet([Fernet(key) for key in keys])
 
 
-def token_fernet():
+def token_fernet() -> MultiFernet:
     """The MultiFernet of TOKEN_ENCRYPTION_KEYS: the first key encrypts, every key decrypts."""
     return _fernet(tuple(settings.TOKEN_ENCRYPTION_KEYS))
 
 
-def is_encrypted(value):
+def is_encrypted(value: object) -> bool:
     return isinstance(value, str) and value.startswith(CIPHERTEXT_PREFIX)
 
 
-def encrypt_token(value):
+def encrypt_token(value: Any) -> Any:
     if not isinstance(value, str) or not value or is_encrypted(value):
         return value
     return CIPHERTEXT_PREFIX + token_fernet().encrypt(value.encode()).decode()
 
 
-def decrypt_token(value):
+def decrypt_token(value: Any) -> Any:
     if not is_encrypted(value):
         return value
     try:
@@ -65,7 +67,7 @@ def decrypt_token(value):
         ) from None
 
 
-def _with_tokens(extra_data, transform):
+def _with_tokens(extra_data: Any, transform: Callable[[Any], Any]) -> Any:
     if not isinstance(extra_data, dict):
         return extra_data
     return {
@@ -73,17 +75,17 @@ def _with_tokens(extra_data, transform):
     }
 
 
-def encrypted_tokens(extra_data):
+def encrypted_tokens(extra_data: Any) -> Any:
     """A copy of `extra_data` whose token values are ciphertext, as the column keeps them."""
     return _with_tokens(extra_data, encrypt_token)
 
 
-def decrypted_tokens(extra_data):
+def decrypted_tokens(extra_data: Any) -> Any:
     """A copy of `extra_data` whose token values are plaintext, as code reads them."""
     return _with_tokens(extra_data, decrypt_token)
 
 
-def unsaved_link_with_encrypted_tokens(**fields):
+def unsaved_link_with_encrypted_tokens(**fields: Any) -> UserSocialAuth:
     """A new, unsaved edX link whose tokens are already ciphertext, for a bulk write
     (which skips the save signals)."""
     link = UserSocialAuth(**fields)
@@ -91,30 +93,30 @@ def unsaved_link_with_encrypted_tokens(**fields):
     return link
 
 
-def _loaded(link):
+def _loaded(link: UserSocialAuth) -> bool:
     """False when `extra_data` was deferred: touching it would cost a query."""
     return "extra_data" in link.__dict__
 
 
-def _decrypt_on_load(sender, instance, **kwargs):
+def _decrypt_on_load(sender: type, instance: UserSocialAuth, **kwargs: Any) -> None:
     if _loaded(instance):
         instance.extra_data = decrypted_tokens(instance.extra_data)
 
 
-def _encrypt_before_save(sender, instance, **kwargs):
+def _encrypt_before_save(sender: type, instance: UserSocialAuth, **kwargs: Any) -> None:
     """The instance holds ciphertext only while it is written (post_save puts the
     plaintext back); a save that raises leaves it with ciphertext, to be reloaded."""
     if _loaded(instance):
-        instance._plaintext_extra_data = instance.extra_data
+        instance.__dict__["_plaintext_extra_data"] = instance.extra_data
         instance.extra_data = encrypted_tokens(instance.extra_data)
 
 
-def _plaintext_after_save(sender, instance, **kwargs):
+def _plaintext_after_save(sender: type, instance: UserSocialAuth, **kwargs: Any) -> None:
     if "_plaintext_extra_data" in instance.__dict__:
         instance.extra_data = instance.__dict__.pop("_plaintext_extra_data")
 
 
-def connect_token_encryption():
+def connect_token_encryption() -> None:
     """Encrypt tokens on every save of an edX link and decrypt them on every load."""
     uid = "dashboard.edx_tokens"
     post_init.connect(_decrypt_on_load, sender=UserSocialAuth, dispatch_uid=uid)
@@ -122,7 +124,7 @@ def connect_token_encryption():
     post_save.connect(_plaintext_after_save, sender=UserSocialAuth, dispatch_uid=uid)
 
 
-def reencrypt_all_tokens(batch_size=REENCRYPT_BATCH):
+def reencrypt_all_tokens(batch_size: int = REENCRYPT_BATCH) -> int:
     """Re-encrypt every link's tokens with the first key (and plaintext ones for the first time).
 
     Each batch is locked while it is rewritten: a refresh at the same time would

@@ -8,7 +8,7 @@ Nothing is cached here: the caller stores what was read.
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
@@ -53,7 +53,7 @@ def _fetch_enrollments(edx: Any) -> dict[str, EdxJson]:
 
 
 def read_learners(
-    users: Iterable[AbstractBaseUser], course_runs: Sequence[CourseRun] | None = None
+    users: Iterable[User], course_runs: Sequence[CourseRun] | None = None
 ) -> LearnersRead:
     """Read each learner's enrollments, then the certificates and current grades of
     `course_runs` (default: every known run the learner is enrolled in), with up to

@@ -15,8 +15,10 @@ retries: requests costs about 1.1 ms of CPU per request here against urllib3's
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
+from typing import Any, TypeVar
 
 import requests
 import urllib3
@@ -27,8 +29,11 @@ from urllib3.util.retry import Retry
 
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
+T = TypeVar("T")
+R = TypeVar("R")
 
-def retry_policy():
+
+def retry_policy() -> Retry:
     backoff = settings.EDX_RETRY_BACKOFF
     return Retry(
         total=settings.EDX_RETRIES,
@@ -47,7 +52,7 @@ def retry_policy():
     )
 
 
-def shared_adapter():
+def shared_adapter() -> HTTPAdapter:
     """One connection pool per process, big enough for every request in flight."""
     return _adapter(
         max(settings.FREEZE_PAGE_CONCURRENCY, settings.FREEZE_LEARNER_CONCURRENCY) + 4,
@@ -57,18 +62,18 @@ def shared_adapter():
 
 
 @cache
-def _adapter(pool_size, retries, backoff):
+def _adapter(pool_size: int, retries: int, backoff: float) -> HTTPAdapter:
     return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
 
 
 class PooledEdxApi(EdxApi):
     """edx-api-client's EdxApi whose requesters share the process's pool and retries."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._requesters = {}
+        self._requesters: dict[str, requests.Session] = {}
 
-    def get_requester(self, token_type="Bearer"):
+    def get_requester(self, token_type: str = "Bearer") -> requests.Session:
         if token_type not in self._requesters:
             session = super().get_requester(token_type)
             adapter = shared_adapter()
@@ -85,7 +90,7 @@ class PooledEdxApi(EdxApi):
         return self._requesters[token_type]
 
 
-def edx_client(access_token):
+def edx_client(access_token: str) -> PooledEdxApi:
     return PooledEdxApi(
         {"access_token": access_token},
         base_url=settings.EDXORG_BASE_URL,
@@ -100,27 +105,28 @@ class StaffTokenError(Exception):
 class StaffToken:
     """The staff client's access token (client-credentials grant), kept until near expiry."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._token = None
+        self._token: str | None = None
         self._expires_at = 0.0
-        self._issuer = None
+        self._issuer: tuple[str, str] | None = None
 
-    def get(self):
+    def get(self) -> str:
         issuer = (settings.EDXORG_BASE_URL, settings.EDXORG_STAFF_CLIENT_ID)
         with self._lock:
             if self._issuer != issuer or self._expires_at - time.time() < 60:
                 self._token, lifetime = self._request()
                 self._expires_at = time.time() + lifetime
                 self._issuer = issuer
+            assert self._token is not None
             return self._token
 
-    def forget(self):
+    def forget(self) -> None:
         """Drop the token (the LMS refused it): the next get asks for a new one."""
         with self._lock:
             self._issuer = None
 
-    def _request(self):
+    def _request(self) -> tuple[str, float]:
         try:
             response = requests.post(
                 f"{settings.EDXORG_BASE_URL}oauth2/access_token",
@@ -149,14 +155,14 @@ class StaffToken:
 staff_token = StaffToken()
 
 
-def staff_client_configured():
+def staff_client_configured() -> bool:
     return bool(settings.EDXORG_STAFF_CLIENT_ID and settings.EDXORG_STAFF_CLIENT_SECRET)
 
 
 class StaffReader:
     """GETs of edX's staff endpoints with the staff client's token, on one urllib3 pool."""
 
-    def __init__(self, pool_size):
+    def __init__(self, pool_size: int) -> None:
         self.pool = urllib3.PoolManager(
             num_pools=4,
             maxsize=pool_size,
@@ -164,7 +170,7 @@ class StaffReader:
             timeout=urllib3.Timeout(total=settings.EDX_REQUEST_TIMEOUT),
         )
 
-    def get(self, path_or_url, fields=None):
+    def get(self, path_or_url: str, fields: dict | None = None) -> urllib3.BaseHTTPResponse:
         """The answer to a GET (a urllib3 response): `path_or_url` is relative to the LMS."""
         url = path_or_url
         if not url.startswith(("http://", "https://")):
@@ -176,7 +182,7 @@ class StaffReader:
         return response
 
 
-def staff_reader():
+def staff_reader() -> StaffReader:
     return _staff_reader(
         settings.FREEZE_PAGE_CONCURRENCY + 4,
         settings.EDX_RETRIES,
@@ -186,15 +192,17 @@ def staff_reader():
 
 
 @cache
-def _staff_reader(pool_size, retries, backoff, timeout):
+def _staff_reader(pool_size: int, retries: int, backoff: float, timeout: float) -> StaffReader:
     return StaffReader(pool_size)
 
 
-def concurrently(function, items, concurrency):
+def concurrently(
+    function: Callable[[T], R], items: Sequence[T], concurrency: int
+) -> list[tuple[T, R | Exception]]:
     """[(item, result or the exception it raised)] in the order of items, with at most
     `concurrency` calls in flight; with 1, one after the other in this thread."""
 
-    def outcome(item):
+    def outcome(item: T) -> tuple[T, R | Exception]:
         try:
             return item, function(item)
         except Exception as error:  # the caller decides, item by item

@@ -24,7 +24,7 @@ class CachedEdxData(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.__class__.__name__} {self.user_id} {self.course_run_id}"
 
 

@@ -6,12 +6,13 @@ must never happen twice for a learner at once, and whose answer must be saved.
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import SocialAuthBaseException
 from social_core.storage import UserMixin
 from social_django.models import UserSocialAuth
@@ -27,7 +28,7 @@ EDX_PROVIDER = "edxorg"
 ReadOutcome = Any
 
 
-def edx_links(users: Iterable[AbstractBaseUser]) -> dict[int, UserSocialAuth]:
+def edx_links(users: Iterable[User]) -> dict[int, UserSocialAuth]:
     """{user id: the learner's edX link} for those of `users` who have one."""
     links = UserSocialAuth.objects.filter(provider=EDX_PROVIDER, user__in=list(users))
     return {link.user_id: link for link in links}
@@ -90,7 +91,14 @@ def refresh_tokens(
     return fresh, errors, outcomes
 
 
-def _refresh_batch(due, strategy, fresh, errors, then, outcomes) -> None:
+def _refresh_batch(
+    due: list[int],
+    strategy: Any,
+    fresh: dict[int, UserSocialAuth],
+    errors: dict[int, EdxRefreshError],
+    then: Callable[[UserSocialAuth], ReadOutcome] | None,
+    outcomes: dict[int, ReadOutcome],
+) -> None:
     with transaction.atomic():
         locked = UserSocialAuth.objects.select_for_update().select_related("user")
         rows = list(locked.filter(pk__in=due))
@@ -100,9 +108,11 @@ def _refresh_batch(due, strategy, fresh, errors, then, outcomes) -> None:
             for link in rows:
                 if link not in todo:  # refreshed by another worker meanwhile
                     outcomes[link.user_id] = _outcome(then, link)
-        backend = todo[0].get_backend_instance(strategy) if todo else None
+        if not todo:
+            return
+        backend = cast(BaseOAuth2, todo[0].get_backend_instance(strategy))
 
-        def grant(link):
+        def grant(link: UserSocialAuth) -> tuple[bool, ReadOutcome]:
             token = backend.get_refresh_token(link.extra_data)
             if not token:
                 raise EdxRefreshError(Stage.TOKEN_REFRESH, Reason.REAUTHENTICATION_REQUIRED)
@@ -133,7 +143,9 @@ def _refresh_batch(due, strategy, fresh, errors, then, outcomes) -> None:
         _save_tokens(granted)
 
 
-def _outcome(function, link):
+def _outcome(
+    function: Callable[[UserSocialAuth], ReadOutcome], link: UserSocialAuth
+) -> ReadOutcome:
     try:
         return function(link)
     except Exception as error:  # the caller decides, learner by learner

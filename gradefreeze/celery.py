@@ -17,10 +17,10 @@ app.autodiscover_tasks()
 def refuse_bad_settings(**kwargs) -> None:
     """A worker or beat does not start on settings `manage.py check` would refuse."""
     from django.core import checks
-    from django.core.management.base import SystemCheckError
 
     from gradefreeze.checks import TAG
 
     errors = [m for m in checks.run_checks(tags=[TAG]) if m.is_serious()]
     if errors:
-        raise SystemCheckError("\n".join(str(error) for error in errors))
+        # SystemExit, not an Exception: Celery logs and ignores what a signal handler raises.
+        raise SystemExit("\n".join(str(error) for error in errors))

@@ -20,7 +20,7 @@ class OperatorCommand(BaseCommand):
     def create_parser(self, prog_name, subcommand, **kwargs):
         parser = super().create_parser(prog_name, subcommand, **kwargs)
         report = parser.error
-        parser.error = lambda message: report(printable(message))
+        parser.error = lambda message: report(printable(message))  # type: ignore[method-assign]
         return parser
 
     def run_from_argv(self, argv):

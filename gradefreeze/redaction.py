@@ -111,7 +111,7 @@ def install_log_redaction():
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         return record
 
-    redacted_record.redacts_secrets = True
+    redacted_record.redacts_secrets = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacted_record)
 
 

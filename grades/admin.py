@@ -1,19 +1,23 @@
 """Final grades, failures and the audit are read in the admin, never edited there."""
 
-from django.contrib import admin
-from django.db.models import Exists, OuterRef
+from typing import Any
 
+from django.contrib import admin
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest
+
+from courses.models import CourseRun
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 
@@ -47,18 +51,18 @@ class FreezeFailureAdmin(ReadOnlyAdmin):
     list_select_related = ["user", "grading_status__course_run"]
     search_fields = ["user__username", "grading_status__course_run__edx_course_key"]
 
-    def get_queryset(self, request):
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
         frozen = FinalGrade.objects.filter(
             user=OuterRef("user"), course_run=OuterRef("grading_status__course_run")
         )
         return super().get_queryset(request).annotate(frozen_since=Exists(frozen))
 
     @admin.display(boolean=True, description="Frozen since", ordering="frozen_since")
-    def frozen_since(self, failure):
+    def frozen_since(self, failure: Any) -> bool:
         return failure.frozen_since
 
     @admin.display(ordering="grading_status__course_run")
-    def course_run(self, failure):
+    def course_run(self, failure: FreezeFailure) -> CourseRun:
         return failure.grading_status.course_run
 
 

@@ -10,7 +10,7 @@ is left. `grades.rounds` keeps the rounds' state, `grades.chunks` does a chunk's
 from collections.abc import Callable
 from enum import StrEnum
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from courses.api import CourseRunError, check_freeze_date_passed
@@ -63,7 +63,7 @@ class Outcome(StrEnum):
     NOTHING_FAILED = "nothing_failed"
 
 
-def get_final_grade(user: AbstractBaseUser, course_run: CourseRun) -> FinalGradeValues:
+def get_final_grade(user: User, course_run: CourseRun) -> FinalGradeValues:
     """The learner's final grade in the run, computed from the cached edX data.
 
     Raises FinalGradeError when the cache holds no current grade or malformed records.
@@ -74,15 +74,13 @@ def get_final_grade(user: AbstractBaseUser, course_run: CourseRun) -> FinalGrade
     )
 
 
-def store_final_grade(
-    user: AbstractBaseUser, course_run: CourseRun, values: FinalGradeValues
-) -> FinalGrade:
+def store_final_grade(user: User, course_run: CourseRun, values: FinalGradeValues) -> FinalGrade:
     """The one FinalGrade of (user, run): created with these values, or the one already there."""
     insert_final_grades(course_run, {user.pk: values})
     return FinalGrade.objects.get(user=user, course_run=course_run)
 
 
-def freeze_user_final_grade(user: AbstractBaseUser, course_run: CourseRun) -> FinalGrade:
+def freeze_user_final_grade(user: User, course_run: CourseRun) -> FinalGrade:
     """Refresh the learner's edX data, compute and store their final grade; once only.
 
     Raises CourseRunError when the run's freeze date has not passed, EdxRefreshError

@@ -10,22 +10,25 @@ import contextlib
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from typing import Any, cast
 
 from django.db import models, transaction
 from django.db.models.signals import post_save, pre_save
 from django.dispatch import receiver
 from django.utils import timezone
 
+from courses.models import CourseRun
 from gradefreeze.bulk_writes import insert_rows
 from grades.models import FinalGrade, FinalGradeAudit
+from grades.policy import FinalGradeValues
 
-_actor = ContextVar("final_grade_actor", default=None)
+_actor: ContextVar[str | None] = ContextVar("final_grade_actor", default=None)
 
 
 @contextlib.contextmanager
-def acting_as(actor):
+def acting_as(actor: str) -> Iterator[None]:
     token = _actor.set(actor)
     try:
         yield
@@ -33,7 +36,7 @@ def acting_as(actor):
         _actor.reset(token)
 
 
-def current_actor():
+def current_actor() -> str:
     actor = _actor.get()
     if actor:
         return actor
@@ -56,11 +59,13 @@ def snapshot(final_grade: FinalGrade) -> dict:
 def _values(row: Sequence) -> dict:
     """The audited values of a row read as AUDITED's columns, in order, as Python values
     (SQLite returns booleans as integers)."""
-    fields = [FinalGrade._meta.get_field(name) for name in AUDITED]
+    fields = [cast(models.Field, FinalGrade._meta.get_field(name)) for name in AUDITED]
     return {field.name: field.to_python(value) for field, value in zip(fields, row, strict=True)}
 
 
-def audit_row(action, final_grade, before, after):
+def audit_row(
+    action: str, final_grade: FinalGrade, before: dict | None, after: dict | None
+) -> FinalGradeAudit:
     return FinalGradeAudit(
         final_grade_id=final_grade.pk,
         user_id=final_grade.user_id,
@@ -73,15 +78,15 @@ def audit_row(action, final_grade, before, after):
 
 
 @receiver(pre_save, sender=FinalGrade)
-def remember_before(sender, instance, **kwargs):
+def remember_before(sender: type, instance: FinalGrade, **kwargs: Any) -> None:
     previous = None
     if instance.pk is not None:
         previous = FinalGrade.objects.filter(pk=instance.pk).first()
-    instance._audit_before = snapshot(previous) if previous else None
+    instance._audit_before = snapshot(previous) if previous else None  # type: ignore[attr-defined]
 
 
 @receiver(post_save, sender=FinalGrade)
-def audit_save(sender, instance, created, **kwargs):
+def audit_save(sender: type, instance: FinalGrade, created: bool, **kwargs: Any) -> None:
     before = None if created else getattr(instance, "_audit_before", None)
     after = snapshot(instance)
     if not created and before == after:
@@ -95,7 +100,9 @@ def audit_deleted(final_grade: FinalGrade) -> None:
     audit_row(FinalGradeAudit.DELETED, final_grade, snapshot(final_grade), None).save()
 
 
-def audited_update(queryset, values, update):
+def audited_update(
+    queryset: models.QuerySet, values: dict[str, Any], update: Callable[..., int]
+) -> int:
     """Run a queryset update of final grades, auditing every row it changes."""
     with transaction.atomic():
         before = {row.pk: snapshot(row) for row in queryset.select_for_update()}
@@ -109,14 +116,14 @@ def audited_update(queryset, values, update):
     return count
 
 
-def audit_created(final_grades):
+def audit_created(final_grades: Iterable[FinalGrade]) -> None:
     FinalGradeAudit.objects.bulk_create(
         audit_row(FinalGradeAudit.CREATED, final_grade, None, snapshot(final_grade))
         for final_grade in final_grades
     )
 
 
-def insert_final_grades(course_run, values):
+def insert_final_grades(course_run: CourseRun, values: Mapping[int, FinalGradeValues]) -> int:
     """Insert the final grades ({user id: FinalGradeValues}) of learners who have none in
     the run, in one statement, and audit exactly the rows inserted; returns how many.
 

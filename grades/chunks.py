@@ -6,7 +6,7 @@ and writes the cache, the grades and the failures in one transaction, set-based.
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -177,7 +177,7 @@ def freeze_course_page(grading_status: CourseRunGradingStatus, records: list) ->
     frozen = failed = 0
     with ThreadPoolExecutor(max_workers=1) as reader:
 
-        def read(half: list[str]):
+        def read(half: list[str]) -> Future[LearnersRead]:
             return reader.submit(read_course_page, course_run, {n: learners[n] for n in half})
 
         reading = read(halves[0])

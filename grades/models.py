@@ -1,5 +1,8 @@
 """Frozen final grades, the freeze state of each course run, its failures and the audit."""
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models import Q
@@ -24,22 +27,22 @@ class FinalGradeQuerySet(models.QuerySet):
     statement instead of a signal per row: 100,000 grades revert in seconds.
     """
 
-    def update(self, **kwargs):
+    def update(self, **kwargs: Any) -> int:
         from grades.audit import audited_update
 
         return audited_update(self, kwargs, super().update)
 
-    def delete(self):
+    def delete(self) -> tuple[int, dict[str, int]]:
         if self.query.is_sliced:
             raise TypeError("Cannot use 'limit' or 'offset' with delete().")
         from grades.audit import audited_delete
 
         return audited_delete(self)
 
-    delete.alters_data = True
-    delete.queryset_only = True
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
 
-    def bulk_create(self, objs, *args, **kwargs):
+    def bulk_create(self, objs: Iterable["FinalGrade"], *args: Any, **kwargs: Any) -> list:
         if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
             raise NotImplementedError(
                 "bulk_create of final grades with ignore_conflicts or update_conflicts "
@@ -79,14 +82,14 @@ class FinalGrade(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user} {self.course_run}: {self.grade:.2f} passed={self.passed}"
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         with transaction.atomic():  # the row and its audit, or neither
             super().save(*args, **kwargs)
 
-    def delete(self, *args, **kwargs):
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
         # Audited here rather than by a delete signal: a model with delete signals makes
         # every queryset delete() fetch and signal row by row (minutes for a revert).
         from grades.audit import audit_deleted
@@ -139,11 +142,11 @@ class CourseRunGradingStatus(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.course_run}: {self.status}"
 
     @property
-    def is_complete(self):
+    def is_complete(self) -> bool:
         return self.status == self.COMPLETE
 
 
@@ -166,7 +169,7 @@ class FreezeFailure(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.user} {self.stage}: {self.reason}"
 
 
@@ -191,7 +194,7 @@ class FinishedChunk(models.Model):
             ),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"round {self.round} chunk {self.index} of {self.grading_status}"
 
 
@@ -212,5 +215,5 @@ class FinalGradeAudit(models.Model):
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.action} final grade {self.final_grade_id} by {self.actor}"

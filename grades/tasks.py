@@ -63,7 +63,9 @@ def run_chunk(
 # Nobody reads the result of a chunk, a page or a listing, and storing it must not
 # fail a task whose work is done when Redis is away for a moment.
 @shared_task(ignore_result=True)
-def freeze_chunk(grading_status_id: int, round_number: int, index: int, user_ids: list[int]):
+def freeze_chunk(
+    grading_status_id: int, round_number: int, index: int, user_ids: list[int]
+) -> str | dict:
     """Per-learner mode: freeze a chunk of learners."""
     return run_chunk(
         grading_status_id,
@@ -98,7 +100,9 @@ def list_course_run(grading_status_id: int, round_number: int) -> str:
 
 
 @shared_task(ignore_result=True)
-def freeze_course_page(grading_status_id: int, round_number: int, index: int, records: list):
+def freeze_course_page(
+    grading_status_id: int, round_number: int, index: int, records: list
+) -> str | dict:
     """Course-wide mode: freeze the learners of one page of the run's grades."""
     return run_chunk(
         grading_status_id,

@@ -1,5 +1,7 @@
 """Re-encrypt every learner's edX tokens with the first key of TOKEN_ENCRYPTION_KEYS."""
 
+from typing import Any
+
 from django.conf import settings
 
 from dashboard.edx_tokens import reencrypt_all_tokens
@@ -13,7 +15,7 @@ class Command(OperatorCommand):
         "then the old keys can be dropped."
     )
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         count = reencrypt_all_tokens()
         keys = len(settings.TOKEN_ENCRYPTION_KEYS)
         self.stdout.write(

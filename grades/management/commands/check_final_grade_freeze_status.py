@@ -1,4 +1,7 @@
 import sys
+from typing import Any
+
+from django.core.management.base import CommandParser
 
 from gradefreeze.commands import OperatorCommand
 from grades.api import FreezeState, freeze_status
@@ -20,10 +23,10 @@ class Command(OperatorCommand):
         "5 done but not marked complete, 6 stalled."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_course_key_argument(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         course_run = course_run_from_options(options)
         status = freeze_status(course_run)
         lines = [f"Course run {course_run.edx_course_key}: {status.state}"]

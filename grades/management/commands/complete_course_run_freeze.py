@@ -1,4 +1,6 @@
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from gradefreeze.commands import OperatorCommand
 from grades import api
@@ -12,10 +14,10 @@ class Command(OperatorCommand):
         "(it does not freeze them). Refused while its chunks still run."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_course_key_argument(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         course_run = course_run_from_options(options)
         key = course_run.edx_course_key
         outcome = api.complete_course_run_freeze(course_run)

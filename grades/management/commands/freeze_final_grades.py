@@ -1,6 +1,9 @@
-from django.core.management.base import CommandError
+from typing import Any
+
+from django.core.management.base import CommandError, CommandParser
 
 from courses.api import CourseRunError, check_freeze_date_passed
+from courses.models import CourseRun
 from gradefreeze.commands import OperatorCommand
 from grades import api, rounds, selectors, tasks
 from grades.management.commands._course_run import (
@@ -18,10 +21,10 @@ class Command(OperatorCommand):
         "Run it again to go on with a run that is pending."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_course_key_argument(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         course_run = course_run_from_options(options)
         try:
             check_freeze_date_passed(course_run)
@@ -48,7 +51,7 @@ class Command(OperatorCommand):
                 f"Submitted the freeze of {course_run.edx_course_key} as async task {result.id}."
             )
 
-    def freeze_in_process(self, course_run):
+    def freeze_in_process(self, course_run: CourseRun) -> None:
         """No broker: the chunks run here, so show their progress as they finish."""
         mode = selectors.freeze_mode_of(course_run).replace("_", "-")
         self.stdout.write(

@@ -1,6 +1,7 @@
 import contextlib
+from typing import Any
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, CommandParser
 
 from gradefreeze.commands import OperatorCommand
 from grades import api, tasks
@@ -20,10 +21,10 @@ class Command(OperatorCommand):
         "round ends. Refused while the run's chunks still run."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         add_course_key_argument(parser)
 
-    def handle(self, *args, **options):
+    def handle(self, *args: Any, **options: Any) -> None:
         course_run = course_run_from_options(options)
         key = course_run.edx_course_key
         in_process = tasks.freeze_chunk.app.conf.task_always_eager
@@ -43,6 +44,7 @@ class Command(OperatorCommand):
         if outcome == Outcome.NOTHING_FAILED:
             self.stdout.write(f"No learner of {key} is recorded as failed; nothing changed.")
             return
+        assert freeze_round is not None
         learners = counted(sum(len(chunk) for chunk in freeze_round.chunks), "failed learner")
         if not in_process:
             chunks = counted(len(freeze_round.chunks), "chunk")
@@ -59,5 +61,5 @@ class Command(OperatorCommand):
         )
 
 
-def counted(number, noun):
+def counted(number: int, noun: str) -> str:
     return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

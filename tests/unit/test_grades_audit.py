@@ -1,68 +1,12 @@
-"""One final grade per learner and run, computed from the cache, every change audited."""
+"""The audit of final grades: every create, change and delete, with its actor and values."""
 
 import pytest
-from django.db import IntegrityError, transaction
 
-from grades.api import get_final_grade, store_final_grade
 from grades.audit import acting_as
 from grades.models import FinalGrade, FinalGradeAudit
-from grades.policy import FinalGradeError, FinalGradeValues
-from tests.factories import (
-    CachedCertificateFactory,
-    CachedCurrentGradeFactory,
-    CachedEnrollmentFactory,
-    CourseRunFactory,
-    FinalGradeFactory,
-    UserFactory,
-)
+from tests.factories import CourseRunFactory, FinalGradeFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def test_database_refuses_a_second_final_grade_for_a_learner_and_run():
-    final_grade = FinalGradeFactory()
-    with pytest.raises(IntegrityError), transaction.atomic():
-        FinalGrade.objects.create(
-            user=final_grade.user,
-            course_run=final_grade.course_run,
-            grade=0.1,
-            passed=False,
-            paid=False,
-        )
-
-
-def test_database_refuses_a_grade_outside_0_to_1():
-    with pytest.raises(IntegrityError), transaction.atomic():
-        FinalGradeFactory(grade=1.5)
-
-
-def test_storing_twice_keeps_the_first_values():
-    user, course_run = UserFactory(), CourseRunFactory()
-    first = store_final_grade(user, course_run, FinalGradeValues(0.9, True, True))
-    second = store_final_grade(user, course_run, FinalGradeValues(0.1, False, False))
-    assert second.pk == first.pk
-    assert (second.grade, second.passed) == (0.9, True)
-    assert FinalGrade.objects.count() == 1
-
-
-def test_final_grade_is_computed_from_the_cached_edx_data():
-    course_run = CourseRunFactory()
-    user = UserFactory()
-    CachedEnrollmentFactory(user=user, course_run=course_run)
-    CachedCurrentGradeFactory(
-        user=user, course_run=course_run, data={"percent": 0.42, "passed": False}
-    )
-    CachedCertificateFactory(user=user, course_run=course_run)
-    assert get_final_grade(user, course_run) == FinalGradeValues(0.42, True, True)
-
-
-def test_no_cached_current_grade_is_a_computation_failure():
-    course_run = CourseRunFactory()
-    user = UserFactory()
-    CachedEnrollmentFactory(user=user, course_run=course_run)
-    with pytest.raises(FinalGradeError) as error:
-        get_final_grade(user, course_run)
-    assert error.value.reason == "no_current_grade"
 
 
 class TestAudit:
@@ -144,3 +88,26 @@ class TestAudit:
                 ignore_conflicts=True,
             )
         assert not FinalGrade.objects.exists()
+
+    def test_deleting_one_final_grade_is_audited_once(self):
+        final_grade = FinalGradeFactory(grade=0.4, passed=False, paid=False)
+        with acting_as("support desk"):
+            final_grade.delete()
+        audit = FinalGradeAudit.objects.get(action="deleted")
+        assert (audit.actor, audit.before, audit.after) == (
+            "support desk",
+            {"grade": 0.4, "passed": False, "paid": False},
+            None,
+        )
+
+    @pytest.mark.parametrize("rows", [3, 120])
+    def test_a_queryset_delete_costs_the_same_statements_for_any_number_of_rows(
+        self, rows, django_assert_max_num_queries
+    ):
+        """The revert is set-based: Django's own delete takes its one-statement path,
+        which it can only do while FinalGrade has no delete signals."""
+        course_run = CourseRunFactory()
+        FinalGradeFactory.create_batch(rows, course_run=course_run)
+        with django_assert_max_num_queries(8):
+            deleted, by_model = FinalGrade.objects.filter(course_run=course_run).delete()
+        assert (deleted, by_model) == (rows, {"grades.FinalGrade": rows})

@@ -209,9 +209,34 @@ def test_in_process_retry_freezes_the_failed_learners_and_completes_the_run(star
 def test_a_course_wide_run_is_retried_learner_by_learner_and_keeps_its_mode(
     grading_status, django_capture_on_commit_callbacks
 ):
-    grading_status.mode = CourseRun.COURSE_WIDE
+    grading_status.mode = grading_status.round_mode = CourseRun.COURSE_WIDE
+    grading_status.fully_listed = True
     grading_status.save()
     _, freeze_round, _ = retry(grading_status.course_run, django_capture_on_commit_callbacks)
     assert freeze_round.mode == CourseRun.PER_LEARNER
     grading_status.refresh_from_db()
-    assert (grading_status.mode, grading_status.listed) == (CourseRun.COURSE_WIDE, True)
+    assert (grading_status.mode, grading_status.round_mode) == (
+        CourseRun.COURSE_WIDE,
+        CourseRun.PER_LEARNER,
+    )
+    assert grading_status.listed and grading_status.fully_listed
+
+
+def test_a_retry_of_a_course_wide_run_never_listed_in_full_does_not_complete_it(
+    grading_status, django_capture_on_commit_callbacks, tasks_on_workers
+):
+    """A listing that died half-way leaves learners never read: a retry of those who
+    failed, once finished, must list the run again rather than mark it complete."""
+    course_run = grading_status.course_run
+    course_run.freeze_mode = CourseRun.COURSE_WIDE
+    course_run.save()
+    grading_status.mode = grading_status.round_mode = CourseRun.COURSE_WIDE
+    grading_status.progressed_on = timezone.now() - timezone.timedelta(hours=1)
+    grading_status.save()
+    _, freeze_round, _ = retry(course_run, django_capture_on_commit_callbacks)
+    rounds.finish_chunk(grading_status, freeze_round.number, 0)
+    sent = []
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = api.freeze_course_run(course_run, sent.append)
+    assert outcome == "dispatched"
+    assert [(r.mode, r.number) for r in sent] == [(CourseRun.COURSE_WIDE, freeze_round.number + 1)]
