@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import requests
@@ -17,6 +18,7 @@ _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server the caller starts next)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -33,15 +35,22 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
             process.wait()
 
 
-def wait_until(predicate, timeout: float, what: str, process: subprocess.Popen) -> None:
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float,
+    what: str,
+    process: subprocess.Popen | None = None,
+) -> None:
+    """Poll `predicate` until it holds; TimeoutError after `timeout` s, or as soon as
+    `process` (the one that should make it hold) has exited."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what}: the process exited with status {process.returncode}")
+        if process is not None and process.poll() is not None:
+            raise TimeoutError(f"{what}: the process exited with status {process.returncode}")
         if predicate():
             return
         time.sleep(0.1)
-    raise RuntimeError(f"{what}: not ready after {timeout:g} s")
+    raise TimeoutError(f"{what}: not done after {timeout:g} s")
 
 
 class SandboxProcess:

@@ -1,15 +1,14 @@
 """Fixtures every test may use: in-process tasks and a real sandbox LMS process."""
 
 import json
-import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import requests
+
+from bench.processes import free_port, stop, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,31 +38,6 @@ def in_process_tasks():
 def tasks_on_workers():
     """Tasks go to Celery workers (none need to run: for state that depends on it)."""
     yield from _tasks_in_process(False)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def stop(process):
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class Sandbox:

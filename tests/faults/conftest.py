@@ -24,10 +24,11 @@ from django.core.management import call_command
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from bench.processes import free_port, stop, wait_until
 from demo.api import seed_course_run, seed_learners
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import generate
-from tests.conftest import ROOT, expected_final_grade, free_port, stop, wait_until
+from tests.conftest import ROOT, expected_final_grade
 
 COURSE_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 # The population of each fault test (the kill test's is twice this): a few thousand

@@ -16,11 +16,12 @@ from django.conf import settings as django_settings
 from django.db import connection
 from django.utils import timezone
 
+from bench.processes import stop, wait_until
 from demo.api import seed_course_run, seed_learners
 from gradefreeze.celery import app as celery_app
 from grades import api
 from sandbox.dataset import generate
-from tests.conftest import ROOT, stop, wait_until
+from tests.conftest import ROOT
 
 COURSE_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 

@@ -7,10 +7,11 @@ import sys
 import pytest
 from django.core.management import call_command
 
+from bench.processes import stop, wait_until
 from grades import api
 from grades.api import FreezeState
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.conftest import ROOT, stop, wait_until
+from tests.conftest import ROOT
 from tests.integration.conftest import wait_for_state
 
 pytestmark = pytest.mark.integration
