@@ -16,7 +16,7 @@ from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
 from courses.models import CourseRun
 from grades.api import compute_final_grade, population, revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from sandbox.dataset import DEFAULT_CLIENT, record_course_id
+from sandbox.dataset import DEFAULT_STAFF_CLIENT, record_course_id
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,8 @@ MODES = {
         RUN_KEY,
         {
             "FREEZE_MODE": "course_wide",
-            "EDXORG_STAFF_CLIENT_ID": DEFAULT_CLIENT["client_id"],
-            "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_CLIENT["client_secret"],
+            "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
+            "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
         },
     ),
     "per-learner": Mode("per-learner", RUN_KEY, {"FREEZE_MODE": "per_learner"}),

@@ -12,6 +12,7 @@ from social_django.models import UserSocialAuth
 
 from grades import api, tasks
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
+from sandbox.dataset import DEFAULT_STAFF_CLIENT
 from tests.conftest import PAID, ROOT, expected_final_grade
 from tests.integration.conftest import wait_for_state
 
@@ -56,8 +57,8 @@ def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_r
 
 STAFF_CLIENT = {
     "FREEZE_MODE": "course_wide",
-    "EDXORG_STAFF_CLIENT_ID": "gradefreeze",
-    "EDXORG_STAFF_CLIENT_SECRET": "sandbox-secret",
+    "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
+    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
 }
 
 

@@ -11,7 +11,7 @@ from dashboard.models import CachedEnrollment
 from demo.api import seed_course_run, seed_learners
 from grades import api, tasks
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from sandbox.dataset import generate
+from sandbox.dataset import DEFAULT_STAFF_CLIENT, generate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_tasks")]
 
@@ -21,8 +21,8 @@ KEY = "course-v1:MITx+Wide+1T2026"
 @pytest.fixture
 def course_wide(settings):
     settings.FREEZE_MODE = "course_wide"
-    settings.EDXORG_STAFF_CLIENT_ID = "gradefreeze"
-    settings.EDXORG_STAFF_CLIENT_SECRET = "sandbox-secret"
+    settings.EDXORG_STAFF_CLIENT_ID = DEFAULT_STAFF_CLIENT["client_id"]
+    settings.EDXORG_STAFF_CLIENT_SECRET = DEFAULT_STAFF_CLIENT["client_secret"]
     settings.FREEZE_PAGE_SIZE = 7
     settings.EDX_RETRY_BACKOFF = 0
     return settings
@@ -230,7 +230,7 @@ def test_the_mode_is_the_runs_then_the_settings_then_whether_a_staff_client_exis
 ):
     course_run.freeze_mode = run_mode
     course_wide.FREEZE_MODE = setting
-    course_wide.EDXORG_STAFF_CLIENT_ID = "gradefreeze" if staff_client else ""
+    course_wide.EDXORG_STAFF_CLIENT_ID = DEFAULT_STAFF_CLIENT["client_id"] if staff_client else ""
     assert api.freeze_mode_of(course_run) == expected
 
 
