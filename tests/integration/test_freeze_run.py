@@ -115,7 +115,7 @@ def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_complet
     assert (status.frozen, status.failed) == (43, 7)
     failures = FreezeFailure.objects.filter(grading_status__course_run=demo_run)
     assert {f.user.username for f in failures} == revoked
-    assert {(f.stage, f.http_status) for f in failures} == {("token_refresh", 401)}
+    assert {(f.stage, f.http_status) for f in failures} == {("token_refresh", 400)}
     assert not FinalGrade.objects.filter(user__username__in=revoked).exists()
 
 

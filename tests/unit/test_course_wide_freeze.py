@@ -248,7 +248,7 @@ def test_per_learner_mode_still_needs_each_learners_token(course_run, start_sand
 def test_text_the_database_cannot_store_fails_that_learner_only(course_run, start_sandbox, text):
     dataset = dataset_of(4, revoked=0)
     seed_learners(dataset)
-    dataset["learners"]["learner00002"]["grades"][0]["note"] = text  # the LMS's answer now
+    dataset["learners"]["learner00002"]["grades"][0]["letter_grade"] = text  # the LMS's answer now
     start_sandbox(dataset)
     status = freeze(course_run)
     assert (status.frozen, status.failed) == (3, 1)
