@@ -8,7 +8,7 @@ import time
 
 import aiohttp
 
-from sandbox.dataset import DEFAULT_CLIENT
+from sandbox.dataset import DEFAULT_STAFF_CLIENT
 
 GRADES_PAGE_SIZE = 1000
 # Usernames per enrollments request: 400 of them keep the URL under the 8 KiB a request
@@ -20,8 +20,8 @@ async def staff_token(session: aiohttp.ClientSession, url: str) -> str:
     """A client-credentials token of the sandbox's staff client."""
     form = {
         "grant_type": "client_credentials",
-        "client_id": DEFAULT_CLIENT["client_id"],
-        "client_secret": DEFAULT_CLIENT["client_secret"],
+        "client_id": DEFAULT_STAFF_CLIENT["client_id"],
+        "client_secret": DEFAULT_STAFF_CLIENT["client_secret"],
     }
     async with session.post(f"{url}/oauth2/access_token", data=form) as answer:
         answer.raise_for_status()

@@ -18,7 +18,7 @@ from grades.api import revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from grades.policy import compute_final_grade
 from grades.selectors import population
-from sandbox.dataset import DEFAULT_CLIENT, record_course_id
+from sandbox.dataset import DEFAULT_STAFF_CLIENT, record_course_id
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ MODES = {
         RUN_KEY,
         {
             "FREEZE_MODE": "course_wide",
-            "EDXORG_STAFF_CLIENT_ID": DEFAULT_CLIENT["client_id"],
-            "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_CLIENT["client_secret"],
+            "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
+            "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
         },
     ),
     "per-learner": Mode("per-learner", RUN_KEY, {"FREEZE_MODE": "per_learner"}),

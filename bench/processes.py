@@ -62,7 +62,9 @@ class SandboxProcess:
         self._log = open(log_file, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox", "serve", "--data", str(data_file)]
-            + ["--port", str(self.port), "--latency-ms", f"{latency_ms:g}"],
+            + ["--port", str(self.port), "--latency-ms", f"{latency_ms:g}"]
+            # throttles raised: this measures the freeze's speed, not the LMS's rate limits
+            + ["--throttles", "off"],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,

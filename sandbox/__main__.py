@@ -13,8 +13,16 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
-from sandbox.dataset import DEFAULT_CLIENT, DEFAULT_COURSE_KEY, DatasetError, generate, load
+from sandbox.dataset import (
+    DEFAULT_CLIENT,
+    DEFAULT_COURSE_KEY,
+    DEFAULT_STAFF_CLIENT,
+    DatasetError,
+    generate,
+    load,
+)
 from sandbox.server import build_app, start
+from sandbox.settings import EDX_RATES
 
 EXIT_BAD_INPUT = 2
 EXIT_CANNOT_SERVE = 1
@@ -45,6 +53,26 @@ def _parser() -> argparse.ArgumentParser:
         "--latency-ms", type=_non_negative, default=0.0, help="added to every edX answer"
     )
     serve.add_argument("--seed", type=int, help="seed for fault rates (default: the file's)")
+    serve.add_argument(
+        "--throttles",
+        choices=("edx", "off"),
+        help="edX's rate limits (the default, unless the data file says otherwise) or none",
+    )
+    serve.add_argument(
+        "--rate",
+        action="append",
+        default=[],
+        metavar="NAME=RATE",
+        help=f"change one limit, e.g. enrollments_staff=600/minute or token=off; "
+        f"names and edX's rates: {', '.join(f'{k}={v}' for k, v in EDX_RATES.items())}",
+    )
+    serve.add_argument("--token-rate", metavar="RATE", help="same as --rate token=RATE")
+    serve.add_argument(
+        "--unicode-usernames",
+        action="store_true",
+        default=None,
+        help="validate usernames as with ENABLE_UNICODE_USERNAME",
+    )
     serve.set_defaults(run=_serve)
 
     gen = commands.add_parser("generate", help="write a generated demo data file")
@@ -63,8 +91,24 @@ def _parser() -> argparse.ArgumentParser:
     gen.add_argument("--passed-share", type=_share, default=0.6)
     gen.add_argument("--audit-share", type=_share, default=0.2)
     gen.add_argument("--honor-share", type=_share, default=0.1)
-    gen.add_argument("--client-id", default=DEFAULT_CLIENT["client_id"])
+    gen.add_argument(
+        "--client-id", default=DEFAULT_CLIENT["client_id"], help="the learners' client"
+    )
     gen.add_argument("--client-secret", default=DEFAULT_CLIENT["client_secret"])
+    gen.add_argument(
+        "--redirect-uri",
+        action="append",
+        dest="redirect_uris",
+        metavar="URI",
+        help="where the learners' client may be sent back to; repeatable "
+        f"(default {DEFAULT_CLIENT['redirect_uris']})",
+    )
+    gen.add_argument(
+        "--staff-client-id",
+        default=DEFAULT_STAFF_CLIENT["client_id"],
+        help="the staff client (client credentials)",
+    )
+    gen.add_argument("--staff-client-secret", default=DEFAULT_STAFF_CLIENT["client_secret"])
     gen.set_defaults(run=_generate)
     return parser
 
@@ -72,7 +116,9 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     try:
         dataset = load(args.data)
-        app = build_app(dataset, latency_ms=args.latency_ms, seed=args.seed)
+        app = build_app(
+            dataset, latency_ms=args.latency_ms, seed=args.seed, **_settings_options(args)
+        )
     except DatasetError as error:
         _fail(str(error))
     gc.freeze()  # the dataset lives as long as the process: spare the collector rescanning it
@@ -103,8 +149,38 @@ async def _serve_until_signalled(app, host: str, port: int, summary: str, latenc
         await runner.cleanup()
 
 
+def _settings_options(args: argparse.Namespace) -> dict:
+    """The command line's settings, in the shape of the data file's "settings"."""
+    options = {}
+    if args.throttles is not None:
+        options["throttles"] = args.throttles
+    rates = {}
+    for text in args.rate:
+        name, equals, rate = text.partition("=")
+        if not equals:
+            _fail(f"--rate: expected NAME=RATE, got {text!r} (see python -m sandbox serve --help)")
+        rates[name.strip()] = rate.strip()
+    if args.token_rate is not None:
+        rates["token"] = args.token_rate
+    if rates:
+        options["rates"] = rates
+    if args.unicode_usernames:
+        options["unicode_usernames"] = True
+    return options
+
+
 def _generate(args: argparse.Namespace) -> int:
-    client = {"client_id": args.client_id, "client_secret": args.client_secret, "staff": True}
+    client = {
+        **DEFAULT_CLIENT,
+        "client_id": args.client_id,
+        "client_secret": args.client_secret,
+        "redirect_uris": " ".join(args.redirect_uris or [DEFAULT_CLIENT["redirect_uris"]]),
+    }
+    staff_client = {
+        **DEFAULT_STAFF_CLIENT,
+        "client_id": args.staff_client_id,
+        "client_secret": args.staff_client_secret,
+    }
     try:
         dataset = generate(
             learners=args.learners,
@@ -116,6 +192,7 @@ def _generate(args: argparse.Namespace) -> int:
             audit_share=args.audit_share,
             honor_share=args.honor_share,
             client=client,
+            staff_client=staff_client,
         )
     except DatasetError as error:
         _fail(str(error))

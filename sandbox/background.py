@@ -15,12 +15,20 @@ class BackgroundSandbox:
 
     >>> with BackgroundSandbox(dataset, latency_ms=20) as lms:
     ...     EdxApi({"access_token": "at-alice-0"}, base_url=lms.url)
+
+    Keyword settings are those of `build_app` (throttles="off", rates={...}, ...).
     """
 
     def __init__(
-        self, dataset: dict, latency_ms: float = 0, seed: int | None = None, port: int = 0
+        self,
+        dataset: dict,
+        latency_ms: float = 0,
+        seed: int | None = None,
+        port: int = 0,
+        **settings,
     ) -> None:
         self._options = (dataset, latency_ms, seed, port)
+        self._settings = settings
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -57,7 +65,7 @@ class BackgroundSandbox:
     async def _serve(self) -> None:
         dataset, latency_ms, seed, port = self._options
         try:
-            app = build_app(dataset, latency_ms=latency_ms, seed=seed)
+            app = build_app(dataset, latency_ms=latency_ms, seed=seed, **self._settings)
             runner, self.url = await start(app, "127.0.0.1", port)
         except BaseException as failure:  # handed to the starting thread
             self._failure = failure

@@ -1,7 +1,8 @@
 """Control endpoints under /_sandbox/: look inside the sandbox and change it while it runs.
 
-Tests and the benchmark use them to read request counts, switch faults on and off, and
-change a learner's grades between two freezes. They need no token and add no latency.
+Tests and the benchmark use them to read request counts (and how close a client came to
+the LMS's rate limits), switch faults on and off, and change a learner's grades between two
+freezes. They need no token, add no latency and are not counted.
 """
 
 import json
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from sandbox.dataset import DatasetError, validate_learner
 from sandbox.faults import FaultError, parse_fault_changes, parse_faults
-from sandbox.lms import LearnerConflict
+from sandbox.oauth import TokenConflict
 
 if TYPE_CHECKING:
     from sandbox.server import Sandbox
@@ -34,6 +35,7 @@ class Control:
     def add_routes(self, router: web.UrlDispatcher) -> None:
         router.add_get("/_sandbox/health", self.health)
         router.add_get("/_sandbox/stats", self.stats)
+        router.add_get("/_sandbox/settings", self.settings)
         router.add_post("/_sandbox/stats/reset", self.reset_stats)
         router.add_get("/_sandbox/faults", self.faults)
         router.add_put("/_sandbox/faults", _answers_errors(self.put_faults))
@@ -46,6 +48,10 @@ class Control:
 
     async def stats(self, request: web.Request) -> web.Response:
         return web.json_response(self.sandbox.stats.snapshot())
+
+    async def settings(self, request: web.Request) -> web.Response:
+        """The settings in force (throttles, rates, token lifetimes)."""
+        return web.json_response(self.sandbox.settings.to_json())
 
     async def reset_stats(self, request: web.Request) -> web.Response:
         self.sandbox.stats.reset()
@@ -100,27 +106,38 @@ class Control:
         return web.json_response({**learner, **self._current_tokens(username)})
 
     async def put_learner(self, request: web.Request) -> web.Response:
-        """Create or replace a learner; tokens left out are kept from the learner replaced."""
+        """Create or replace a learner. Tokens given replace the learner's grants; left out,
+        the grants stay as they are. `"revoked": true` deletes them; `false` gives a
+        revoked learner their last pair back."""
         username = request.match_info["username"]
         body = await _json_object(request)
+        authority = self.sandbox.authority
         known = self.sandbox.lms.learner(username) is not None
         try:
             learner = validate_learner(
                 username, body, f"learner {username}", require_tokens=not known
             )
             specs = parse_faults(learner["faults"], f"learner {username}.faults")
-            created = self.sandbox.lms.put_learner(username, learner)
         except (DatasetError, FaultError) as error:
             raise _BadRequest(400, str(error)) from None
-        except LearnerConflict as error:
-            raise _BadRequest(409, f"learner {username}: {error}") from None
+        given = "access_token" in learner or "refresh_token" in learner
+        if not known or given or (not learner["revoked"] and not authority.holds_tokens(username)):
+            shown = authority.shown_tokens(username) if known else (None, None)
+            pair = (learner.get("access_token", shown[0]), learner.get("refresh_token", shown[1]))
+            try:
+                authority.give_tokens(username, *pair)
+            except TokenConflict as error:
+                raise _BadRequest(409, f"learner {username}: {error}") from None
+        if learner["revoked"]:
+            authority.revoke(username)
+        created = self.sandbox.lms.put_learner(username, learner)
         self.sandbox.faults.forget_learner(username)
         self.sandbox.faults.set_learner_faults(username, specs)
         answer = {"username": username, "created": created, **self._current_tokens(username)}
         return web.json_response(answer, status=201 if created else 200)
 
     def _current_tokens(self, username: str) -> dict:
-        access, refresh = self.sandbox.lms.tokens_of(username)
+        access, refresh = self.sandbox.authority.shown_tokens(username)
         return {"access_token": access, "refresh_token": refresh}
 
 

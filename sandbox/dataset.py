@@ -11,13 +11,37 @@ import random
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import urlparse
 
 from sandbox.faults import FaultError, parse_faults
+from sandbox.settings import SettingsError, parse_settings
 
 DEFAULT_COURSE_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
-DEFAULT_CLIENT = {"client_id": "gradefreeze", "client_secret": "sandbox-secret", "staff": True}
+# Where gradefreeze's "Sign in with edX" comes back to: social-auth's /complete/<backend>/.
+# A loopback address without a port matches any port (RFC 8252, as django-oauth-toolkit).
+DEFAULT_REDIRECT_URIS = "http://127.0.0.1/complete/edxorg/ http://localhost:8000/complete/edxorg/"
+# The learners' client: authorization code (the learners' tokens belong to it), not staff.
+DEFAULT_CLIENT = {
+    "client_id": "gradefreeze",
+    "client_secret": "sandbox-secret",
+    "grant_type": "authorization-code",
+    "redirect_uris": DEFAULT_REDIRECT_URIS,
+    "name": "gradefreeze",
+}
+# The platform's own client for course-wide reads: client credentials, its user is staff.
+DEFAULT_STAFF_CLIENT = {
+    "client_id": "gradefreeze-staff",
+    "client_secret": "sandbox-staff-secret",
+    "grant_type": "client-credentials",
+    "staff": True,
+    "name": "gradefreeze (course-wide reads)",
+}
+# A learner's password when the data file gives none (the sign-in page asks for it).
+DEFAULT_PASSWORD = "edx"
+# django-oauth-toolkit's Application.authorization_grant_type values the sandbox serves.
+GRANT_TYPES = ("authorization-code", "client-credentials")
 
-_TOP_KEYS = frozenset({"clients", "course_runs", "learners", "faults", "seed"})
+_TOP_KEYS = frozenset({"clients", "course_runs", "learners", "faults", "seed", "settings"})
 _LEARNER_KEYS = frozenset(
     {
         "email",
@@ -28,8 +52,23 @@ _LEARNER_KEYS = frozenset(
         "certificates",
         "faults",
         "revoked",
+        "password",
+        "name",
+        "date_joined",
     }
 )
+_CLIENT_KEYS = frozenset(
+    {
+        "client_id",
+        "client_secret",
+        "staff",
+        "grant_type",
+        "redirect_uris",
+        "name",
+        "skip_authorization",
+    }
+)
+_COURSE_RUN_KEYS = frozenset({"course_id", "certificates_configured"})
 _USERNAME = re.compile(r"^[\w.@+-]+$")
 _COURSE_ID = re.compile(r"^[^\s?#]+$")
 
@@ -115,12 +154,15 @@ def validate(data: object) -> Dataset:
         for username, raw in raw_learners.items()
     }
     _check_tokens_unique(learners)
+    course_runs, unconfigured = _course_runs(data.get("course_runs"), learners)
     return Dataset(
         clients=_clients(data.get("clients", [])),
-        course_runs=_course_runs(data.get("course_runs"), learners),
+        course_runs=course_runs,
+        certificates_unconfigured=unconfigured,
         learners=learners,
         faults=_faults(data.get("faults"), "faults"),
         seed=_seed(data.get("seed")),
+        settings=_settings(data.get("settings")),
     )
 
 
@@ -139,6 +181,9 @@ def validate_learner(username: object, raw: object, where: str, require_tokens=T
         "faults": _faults(raw.get("faults"), f"{where}.faults"),
         "revoked": _optional_flag(raw, "revoked", where),
     }
+    for key in ("password", "name", "date_joined"):
+        if key in raw:
+            learner[key] = _text(raw, key, where) if key != "name" else _string(raw, key, where)
     for key in ("access_token", "refresh_token"):
         if key in raw or require_tokens:
             learner[key] = _text(raw, key, where)
@@ -170,6 +215,13 @@ def _text(raw: dict, key: str, where: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value:
         raise DatasetError(f"{where}.{key}: required, a non-empty string, got {value!r}")
+    return value
+
+
+def _string(raw: dict, key: str, where: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str):
+        raise DatasetError(f"{where}.{key}: must be a string, got {value!r}")
     return value
 
 
@@ -228,9 +280,12 @@ def _enrollment_course(record: dict, username: str, where: str) -> str:
 
 
 def _grade_course(record: dict, username: str, where: str) -> str:
+    """A persisted grade. Its `email` may be given (old files) but is not served: edX shows
+    the learner's email only to staff listing a masters-track enrollment."""
     course_id = _course_id(record.get("course_id"), f"{where}.course_id")
     _owner(record, "username", username, where)
-    _typed(record, "email", (str,), where, "a string")
+    if "email" in record:
+        _typed(record, "email", (str,), where, "a string")
     _typed(record, "passed", (bool,), where, "true or false")
     percent = _typed(record, "percent", (int, float), where, "a number between 0 and 1")
     if not 0 <= percent <= 1:
@@ -240,15 +295,22 @@ def _grade_course(record: dict, username: str, where: str) -> str:
 
 
 def _certificate_course(record: dict, username: str, where: str) -> str:
+    """A GeneratedCertificate. Its creation time is `created_date` (the name edX serves) or,
+    in older files, `created`; `modified` and `is_passing` may be given but edX derives
+    what it serves (is_passing comes from the status)."""
     course_id = _course_id(record.get("course_id"), f"{where}.course_id")
     _owner(record, "username", username, where)
     _typed(record, "certificate_type", (str,), where, "a string such as 'verified'")
     _typed(record, "status", (str,), where, "a string such as 'downloadable'")
     _typed(record, "download_url", (str, type(None)), where, "a string or null")
     _typed(record, "grade", (str, int, float), where, "a string such as '0.87'")
-    _typed(record, "created", (str,), where, "a timestamp string")
-    _typed(record, "modified", (str,), where, "a timestamp string")
-    _typed(record, "is_passing", (bool,), where, "true or false")
+    if "created_date" not in record:
+        _typed(record, "created", (str,), where, "a timestamp string (or give created_date)")
+    for key in ("created_date", "created", "modified"):
+        if key in record:
+            _typed(record, key, (str,), where, "a timestamp string")
+    if "is_passing" in record:
+        _typed(record, "is_passing", (bool,), where, "true or false")
     return course_id
 
 
@@ -268,29 +330,64 @@ def _clients(raw: object) -> list[dict]:
         where = f"clients[{index}]"
         if not isinstance(client, dict):
             raise DatasetError(f"{where}: must be an object")
-        _reject_unknown(client, frozenset({"client_id", "client_secret", "staff"}), where)
+        _reject_unknown(client, _CLIENT_KEYS, where)
         client_id = _text(client, "client_id", where)
         _text(client, "client_secret", where)
         _optional_flag(client, "staff", where)
+        _optional_flag(client, "skip_authorization", where)
+        if "name" in client:
+            _string(client, "name", where)
+        grant_type = client.get("grant_type", "client-credentials")
+        if grant_type not in GRANT_TYPES:
+            raise DatasetError(f"{where}.grant_type: must be one of {list(GRANT_TYPES)}")
+        _redirect_uris(client, grant_type, where)
         if client_id in seen:
             raise DatasetError(f"{where}.client_id: {client_id!r} is listed twice")
         seen.add(client_id)
     return raw
 
 
-def _course_runs(declared: object, learners: dict) -> list[str]:
-    """The declared course runs, checked against the learners' records, or derived from them."""
+def _redirect_uris(client: dict, grant_type: str, where: str) -> None:
+    """Space-separated absolute http(s) URIs, as django-oauth-toolkit's Application keeps
+    them; an authorization-code client needs at least one (Application.clean)."""
+    uris = client.get("redirect_uris", "")
+    if not isinstance(uris, str):
+        raise DatasetError(f"{where}.redirect_uris: must be a space-separated string of URIs")
+    for uri in uris.split():
+        parsed = urlparse(uri)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.fragment:
+            raise DatasetError(f"{where}.redirect_uris: {uri!r} is not an absolute http(s) URI")
+    if grant_type == "authorization-code" and not uris.split():
+        raise DatasetError(f"{where}.redirect_uris: required for an authorization-code client")
+
+
+def _course_runs(declared: object, learners: dict) -> tuple[list[str], list[str]]:
+    """The declared course runs (ids, or objects with an id and options), checked against
+    the learners' records, or derived from them; and the runs without an active
+    certificate configuration."""
     if declared is None:
         derived = {}
         for learner in learners.values():
             derived.update(dict.fromkeys(learner_course_ids(learner)))
-        return list(derived)
+        return list(derived), []
     if not isinstance(declared, list):
         raise DatasetError("course_runs: must be a list of course run ids")
-    for index, course_id in enumerate(declared):
-        _course_id(course_id, f"course_runs[{index}]")
-    known = set(declared)
-    if len(known) != len(declared):
+    ids, unconfigured = [], []
+    for index, entry in enumerate(declared):
+        where = f"course_runs[{index}]"
+        if isinstance(entry, dict):
+            _reject_unknown(entry, _COURSE_RUN_KEYS, where)
+            course_id = _course_id(entry.get("course_id"), f"{where}.course_id")
+            configured = entry.get("certificates_configured", True)
+            if not isinstance(configured, bool):
+                raise DatasetError(f"{where}.certificates_configured: must be true or false")
+            if not configured:
+                unconfigured.append(course_id)
+        else:
+            course_id = _course_id(entry, where)
+        ids.append(course_id)
+    known = set(ids)
+    if len(known) != len(ids):
         raise DatasetError("course_runs: a course run is listed twice")
     for username, learner in learners.items():
         for course_id in learner_course_ids(learner):
@@ -298,7 +395,15 @@ def _course_runs(declared: object, learners: dict) -> list[str]:
                 raise DatasetError(
                     f"learners.{username}: course run {course_id} is not in course_runs"
                 )
-    return declared
+    return ids, unconfigured
+
+
+def _settings(raw: object) -> dict:
+    try:
+        parse_settings(raw)
+    except SettingsError as error:
+        raise DatasetError(str(error)) from None
+    return raw or {}
 
 
 def _check_tokens_unique(learners: dict) -> None:
@@ -336,14 +441,16 @@ def generate(
     audit_share: float = 0.2,
     honor_share: float = 0.1,
     client: dict = DEFAULT_CLIENT,
+    staff_client: dict = DEFAULT_STAFF_CLIENT,
 ) -> dict:
     """A plausible data file: every learner enrolled in every course run, graded, and
     mostly certified. The same arguments always give the same dataset.
 
     Learners are learner00001, learner00002, ...; their tokens are at-<username>-0 and
-    rt-<username>-0. A certificate's type is the enrollment mode. It is downloadable when the
-    grade passed (percent >= 0.5), otherwise notpassing or unverified; an audit learner's is
-    audit_passing or audit_notpassing, as on edX.
+    rt-<username>-0, granted to `client` (authorization code); `staff_client` (client
+    credentials, staff) reads course-wide. A certificate's type is the enrollment mode. It is
+    downloadable when the grade passed (percent >= 0.5), otherwise notpassing or unverified;
+    an audit learner's is audit_passing or audit_notpassing, as on edX.
     """
     _check_generate_args(
         learners, course_keys, revoked, no_certificate_share, passed_share, audit_share, honor_share
@@ -365,7 +472,7 @@ def generate(
         dataset_learners[username] = learner
     return {
         "seed": seed,
-        "clients": [dict(client)],
+        "clients": [dict(client), dict(staff_client)],
         "course_runs": list(course_keys),
         "learners": dataset_learners,
         "faults": {},
@@ -472,8 +579,7 @@ def _certificate(username, course_key, mode, percent, passed, rng) -> dict:
         "status": status,
         "download_url": url if passed else "",
         "grade": str(percent),
-        "created": issued,
-        "modified": issued,
+        "created_date": issued,
         "is_passing": passed,
     }
 

@@ -7,9 +7,13 @@ spec says what goes wrong; the fault book decides, request by request, whether i
 import random
 from dataclasses import asdict, dataclass
 
-ENDPOINTS = ("token", "enrollments", "grades", "certificates")
+ENDPOINTS = ("token", "enrollments", "grades", "certificates", "user")
 DEFAULT_TIMEOUT_S = 30.0
-_SPEC_KEYS = frozenset({"status", "timeout", "timeout_s", "delay_ms", "malformed", "rate", "times"})
+_SPEC_KEYS = frozenset(
+    {"status", "timeout", "timeout_s", "delay_ms", "malformed", "read_error", "rate", "times"}
+)
+# Endpoints where a learner's grade read can raise (CourseGradeFactory.read).
+_READ_ERROR_ENDPOINTS = ("grades",)
 
 
 class FaultError(ValueError):
@@ -18,20 +22,23 @@ class FaultError(ValueError):
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """What one fault does. At most one of status, timeout and malformed; delay adds on."""
+    """What one fault does. At most one of status, timeout, malformed and read_error; delay
+    adds on. read_error: edX's grade read raises for the learner, so a course's grade
+    listing leaves them out and their own grade answers 500."""
 
     status: int | None = None
     timeout: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
     delay_ms: float = 0.0
     malformed: bool = False
+    read_error: bool = False
     rate: float = 1.0
     times: int | None = None
 
     @property
     def replaces_answer(self) -> bool:
         """Whether the normal answer is lost (as opposed to merely delayed)."""
-        return self.status is not None or self.timeout or self.malformed
+        return self.status is not None or self.timeout or self.malformed or self.read_error
 
     def to_json(self) -> dict:
         """The spec as a data file would write it, defaults left out."""
@@ -47,7 +54,7 @@ class Outcome:
     spec: FaultSpec | None
 
 
-def parse_spec(raw: object, where: str) -> FaultSpec:
+def parse_spec(raw: object, where: str, endpoint: str | None = None) -> FaultSpec:
     """Read one fault spec from data-file JSON, refusing anything ambiguous or mistyped."""
     if not isinstance(raw, dict):
         raise FaultError(f"{where}: a fault must be an object, got {type(raw).__name__}")
@@ -60,14 +67,19 @@ def parse_spec(raw: object, where: str) -> FaultSpec:
         timeout_s=_number(raw, "timeout_s", DEFAULT_TIMEOUT_S, where, low=0.0),
         delay_ms=_number(raw, "delay_ms", 0.0, where, low=0.0),
         malformed=_flag(raw, "malformed", where),
+        read_error=_flag(raw, "read_error", where),
         rate=_number(raw, "rate", 1.0, where, low=0.0, high=1.0),
         times=_times(raw.get("times"), where),
     )
-    kinds = [spec.status is not None, spec.timeout, spec.malformed]
+    kinds = [spec.status is not None, spec.timeout, spec.malformed, spec.read_error]
     if sum(kinds) > 1:
-        raise FaultError(f"{where}: choose one of status, timeout, malformed")
+        raise FaultError(f"{where}: choose one of status, timeout, malformed, read_error")
     if not any(kinds) and not spec.delay_ms:
-        raise FaultError(f"{where}: a fault needs status, timeout, malformed or delay_ms")
+        raise FaultError(
+            f"{where}: a fault needs status, timeout, malformed, read_error or delay_ms"
+        )
+    if spec.read_error and endpoint not in _READ_ERROR_ENDPOINTS:
+        raise FaultError(f"{where}: read_error is a fault of {list(_READ_ERROR_ENDPOINTS)} only")
     return spec
 
 
@@ -78,7 +90,8 @@ def parse_faults(raw: object, where: str) -> dict[str, FaultSpec]:
     if not isinstance(raw, dict):
         raise FaultError(f"{where}: must be an object keyed by endpoint {list(ENDPOINTS)}")
     return {
-        _endpoint(name, where): parse_spec(spec, f"{where}.{name}") for name, spec in raw.items()
+        _endpoint(name, where): parse_spec(spec, f"{where}.{name}", name)
+        for name, spec in raw.items()
     }
 
 
@@ -87,7 +100,7 @@ def parse_fault_changes(raw: object, where: str) -> dict[str, FaultSpec | None]:
     if not isinstance(raw, dict):
         raise FaultError(f"{where}: must be an object keyed by endpoint {list(ENDPOINTS)}")
     return {
-        _endpoint(name, where): None if spec is None else parse_spec(spec, f"{where}.{name}")
+        _endpoint(name, where): None if spec is None else parse_spec(spec, f"{where}.{name}", name)
         for name, spec in raw.items()
     }
 
@@ -190,8 +203,11 @@ class FaultBook:
             },
         }
 
-    def roll(self, endpoint: str, learners: tuple[str, ...] = ()) -> Outcome | None:
-        """Decide which faults hit a request to `endpoint` about `learners`, if any."""
+    def roll(
+        self, endpoint: str, learners: tuple[str, ...] = (), listing: bool = False
+    ) -> Outcome | None:
+        """Decide which faults hit a request to `endpoint` about `learners`, if any. In a
+        listing, read_error faults hit rows (see `drops`), not the whole answer."""
         candidates = [
             self._by_learner[u][endpoint]
             for u in learners
@@ -199,6 +215,8 @@ class FaultBook:
         ]
         if endpoint in self._by_endpoint:
             candidates.append(self._by_endpoint[endpoint])
+        if listing:
+            candidates = [armed for armed in candidates if not armed.spec.read_error]
         delay_ms = 0.0
         for armed in candidates:
             if armed.strikes(self._rng):
@@ -206,6 +224,24 @@ class FaultBook:
                 if armed.spec.replaces_answer:
                     return Outcome(delay_ms / 1000, armed.spec)
         return Outcome(delay_ms / 1000, None) if delay_ms else None
+
+    def reads_fail(self, endpoint: str) -> bool:
+        """Whether any read_error fault is in force for `endpoint` (a listing's fast path)."""
+        if endpoint in self._by_endpoint and self._by_endpoint[endpoint].spec.read_error:
+            return True
+        return any(
+            endpoint in armed and armed[endpoint].spec.read_error
+            for armed in self._by_learner.values()
+        )
+
+    def drops(self, endpoint: str, username: str) -> bool:
+        """Whether this learner's read fails now (a read_error fault strikes): the learner's
+        own fault first, then the endpoint's."""
+        armed = self._by_learner.get(username, {}).get(endpoint)
+        if armed is not None and armed.spec.read_error and armed.strikes(self._rng):
+            return True
+        armed = self._by_endpoint.get(endpoint)
+        return armed is not None and armed.spec.read_error and armed.strikes(self._rng)
 
 
 def _merge(armed: dict[str, _ArmedFault], specs: dict[str, FaultSpec | None]) -> None:

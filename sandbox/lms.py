@@ -1,180 +1,217 @@
-"""The LMS's memory: learners, their records, and the tokens that currently open them.
+"""The LMS's records: learners with their enrollments, grades and certificates.
 
-Everything a request needs is one dict lookup away (learner by username, principal by
-access token, learner by refresh token), and each course run keeps its enrollments and
-grades as lists so pages are slices. Learner records are never modified in place: tokens
-live here, so the dataset a caller passed in stays as it was.
+Everything a request needs is one dict lookup or one bisection away. Each course run keeps
+its enrollments in enrollment-id order (edX's grade listing pages by CourseEnrollment.id)
+and, built when first asked for, in newest-created order (the enrollment listing's
+CursorPagination ordering). Learner records are never modified in place: the dataset a
+caller passed in stays as it was.
 """
 
-import random
+import math
+from bisect import insort
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import count
 
-from sandbox.dataset import learner_course_ids, record_course_id
+from sandbox.dataset import DEFAULT_PASSWORD, learner_course_ids, record_course_id
+from sandbox.pagination import OrderedRows
 
-ACCESS_TOKEN_LIFETIME_S = 36000
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who an access token speaks for: one learner, or an OAuth client (maybe staff)."""
-
-    username: str | None = None
-    client_id: str | None = None
-    staff: bool = False
+# CourseGradeFactory.read creates a zero grade for a learner who never started.
+_ZERO_GRADE = {"passed": False, "percent": 0.0, "letter_grade": None}
+_AUDIT_STATUSES = frozenset({"audit_passing", "audit_notpassing"})  # EligibleCertificateManager
+DEFAULT_DATE_JOINED = "2014-10-01T00:00:00Z"
 
 
-class LearnerConflict(ValueError):
-    """A learner change that would break the sandbox (a token already someone else's)."""
+@dataclass(slots=True, eq=False)
+class EnrollmentRow:
+    """One CourseEnrollment: its id, owner, run, record and ordering keys."""
+
+    id: int
+    username: str
+    course_id: str
+    record: dict
+    created_key: float  # minus the creation time: ascending keys put the newest first
+    created_position: str  # the creation time as DRF's cursor writes it
+    listed_grade: dict | None = None  # the grade listing's answer, built once
 
 
 class Lms:
-    """Learners, course runs and OAuth grants of one sandbox."""
+    """Learners, course runs and their records, for one sandbox."""
 
-    def __init__(self, dataset: dict, seed: int | None = None) -> None:
+    def __init__(self, dataset: dict) -> None:
         self.course_runs: dict[str, None] = dict.fromkeys(dataset["course_runs"])
-        self.clients = {client["client_id"]: client for client in dataset["clients"]}
+        self.certificates_unconfigured = set(dataset.get("certificates_unconfigured", ()))
         self._learners: dict[str, dict] = {}
-        self._access: dict[str, Principal] = {}
-        self._refresh: dict[str, str] = {}
-        self._tokens: dict[str, tuple[str, str]] = {}
-        self._course_enrollments: dict[str, list[dict]] = {c: [] for c in self.course_runs}
-        self._course_grades: dict[str, list[dict]] = {c: [] for c in self.course_runs}
-        self._all_enrollments: list[dict] | None = None
-        self._serial = count(1)
-        self._token_rng = random.Random(seed)
+        self._by_email: dict[str, str] = {}
+        self._account_ids: dict[str, int] = {}
+        self._enrollment_ids: dict[tuple[str, str], int] = {}
+        self._rows: dict[str, list[EnrollmentRow]] = {c: [] for c in self.course_runs}
+        self._rows_of: dict[str, list[EnrollmentRow]] = {}
+        self._next_enrollment = count(1)
+        self._next_account = count(1)
+        self._by_created: dict[str | None, OrderedRows] = {}
+        self._active: dict[str, OrderedRows] = {}
         for username, learner in dataset["learners"].items():
             self._index(username, learner)
-            self._grant(username, learner["access_token"], learner["refresh_token"])
+
+    # --- learners --------------------------------------------------------------------
 
     def learner(self, username: str) -> dict | None:
         return self._learners.get(username)
 
-    def is_revoked(self, username: str) -> bool:
-        learner = self._learners.get(username)
-        return learner is not None and learner["revoked"]
+    def learners(self):
+        return self._learners.keys()
 
-    def tokens_of(self, username: str) -> tuple[str, str]:
-        """The learner's current (access token, refresh token)."""
-        return self._tokens[username]
-
-    # --- OAuth ---------------------------------------------------------------------------
-
-    def principal(self, access_token: str) -> Principal | None:
-        return self._access.get(access_token)
-
-    def refresh_token_owner(self, refresh_token: str) -> str | None:
-        return self._refresh.get(refresh_token)
-
-    def redeem(self, refresh_token: str) -> dict | None:
-        """Swap a current refresh token for a new token pair; the old pair stops working.
-
-        None when the refresh token is no longer current (already redeemed, or replaced).
-        """
-        username = self._refresh.get(refresh_token)
+    def signed_in(self, login: str, password: str) -> str | None:
+        """The learner whose username or email and password these are (edX's
+        EdxOAuth2Validator._authenticate accepts either), or None."""
+        username = login if login in self._learners else self._by_email.get(login)
         if username is None:
             return None
-        access, refresh = self._new_token("at", username), self._new_token("rt", username)
-        self._grant(username, access, refresh)
-        return _token_answer(access, refresh)
-
-    def issue_service_token(self, client: dict) -> dict:
-        """An access token for the OAuth client itself (client credentials grant)."""
-        access = self._new_token("st", client["client_id"])
-        self._access[access] = Principal(
-            client_id=client["client_id"], staff=client.get("staff", False)
+        return (
+            username
+            if self._learners[username].get("password", DEFAULT_PASSWORD) == password
+            else None
         )
-        return _token_answer(access)
 
-    def _grant(self, username: str, access: str, refresh: str) -> None:
-        old = self._tokens.get(username)
-        if old is not None:
-            self._access.pop(old[0], None)
-            self._refresh.pop(old[1], None)
-        self._access[access] = Principal(username=username)
-        self._refresh[refresh] = username
-        self._tokens[username] = (access, refresh)
+    def account(self, username: str) -> dict:
+        """The fields of edX's account serializer the sandbox knows (others null)."""
+        learner = self._learners[username]
+        return {
+            "username": username,
+            "email": learner["email"],
+            "id": self._account_ids[username],
+            "name": learner.get("name", ""),
+            "date_joined": learner.get("date_joined", DEFAULT_DATE_JOINED),
+            "is_active": True,
+        }
 
-    def _new_token(self, kind: str, owner: str) -> str:
-        return f"{kind}-{owner}-{next(self._serial)}-{self._token_rng.getrandbits(48):012x}"
+    # --- enrollments -----------------------------------------------------------------
 
-    # --- records -------------------------------------------------------------------------
+    def active_enrollments_of(self, username: str) -> list[dict]:
+        """GET /api/enrollment/v1/enrollment: get_enrollments(include_inactive=False)."""
+        return [
+            {key: e.get(key) for key in ("created", "mode", "is_active", "course_details", "user")}
+            for e in self._learners[username]["enrollments"]
+            if e["is_active"]
+        ]
 
-    def enrollments_of(self, username: str) -> list[dict]:
-        return self._learners[username]["enrollments"]
+    def enrollment(self, username: str, course_id: str) -> EnrollmentRow | None:
+        for row in self._rows_of.get(username, ()):
+            if row.course_id == course_id:
+                return row
+        return None
 
-    def course_enrollments(self, course_id: str) -> list[dict]:
-        return self._course_enrollments.get(course_id, [])
-
-    def all_enrollments(self) -> list[dict]:
-        """Every enrollment of every course run (built once, until a learner changes)."""
-        if self._all_enrollments is None:
-            self._all_enrollments = [
-                e for enrollments in self._course_enrollments.values() for e in enrollments
+    def listed_enrollments(self, course_id: str | None, usernames: list[str]) -> OrderedRows:
+        """CourseEnrollmentsApiListView's queryset, newest created first (CursorPagination's
+        default ordering "-created"), active or not."""
+        if usernames:
+            rows = [
+                row
+                for username in dict.fromkeys(usernames)
+                for row in self._rows_of.get(username, ())
+                if course_id is None or row.course_id == course_id
             ]
-        return self._all_enrollments
+            return _by_created(rows)
+        if course_id not in self._by_created:
+            if course_id is None:
+                rows = [row for rows in self._rows.values() for row in rows]
+            else:
+                rows = self._rows.get(course_id, [])
+            self._by_created[course_id] = _by_created(rows)
+        return self._by_created[course_id]
 
-    def course_grades(self, course_id: str) -> list[dict]:
-        return self._course_grades.get(course_id, [])
+    # --- grades ----------------------------------------------------------------------
 
-    def grade(self, username: str, course_id: str) -> dict | None:
-        return _find(self._learners[username]["grades"], course_id)
+    def active_enrollments_in(self, course_id: str) -> OrderedRows:
+        """The grade listing's enrollments: active ones, by enrollment id (edX's
+        CourseEnrollmentPagination)."""
+        if course_id not in self._active:
+            rows = [row for row in self._rows.get(course_id, []) if row.record["is_active"]]
+            self._active[course_id] = OrderedRows(
+                rows, [row.id for row in rows], _id_position, _id_key
+            )
+        return self._active[course_id]
+
+    def listed_grade(self, row: EnrollmentRow) -> dict:
+        """A row of the grade listing, where a masters-track learner's email shows."""
+        if row.listed_grade is None:
+            row.listed_grade = self._grade(
+                row.username, row.course_id, row.record["mode"] == "masters"
+            )
+        return row.listed_grade
+
+    def own_grade(self, username: str, course_id: str) -> dict:
+        """The `?username=` answer: the learner is looked up without their enrollment mode,
+        so the email is always empty (GradeViewMixin._get_single_user)."""
+        return self._grade(username, course_id, False)
+
+    def _grade(self, username: str, course_id: str, show_email: bool) -> dict:
+        learner = self._learners[username]
+        record = _find(learner["grades"], course_id) or _ZERO_GRADE
+        return {
+            "username": username,
+            "email": learner["email"] if show_email else "",
+            "course_id": course_id,
+            "passed": record["passed"],
+            "percent": record["percent"],
+            "letter_grade": record["letter_grade"],
+        }
+
+    # --- certificates ----------------------------------------------------------------
 
     def certificate(self, username: str, course_id: str) -> dict | None:
-        return _find(self._learners[username]["certificates"], course_id)
+        """The learner's eligible certificate: audit ones are not (EligibleCertificateManager)."""
+        learner = self._learners.get(username)
+        record = _find(learner["certificates"], course_id) if learner else None
+        if record is None or record["status"] in _AUDIT_STATUSES:
+            return None
+        return record
 
-    # --- run-time changes ----------------------------------------------------------------
+    # --- run-time changes ------------------------------------------------------------
 
     def put_learner(self, username: str, learner: dict) -> bool:
-        """Create or replace a learner (already validated); True if it is new.
-
-        Tokens given in the object replace the learner's current ones; left out, a known
-        learner keeps theirs.
-        """
-        tokens = self._tokens_for_put(username, learner)
+        """Create or replace a learner (already validated); True if it is new. A replaced
+        enrollment keeps its id, as a real CourseEnrollment row would."""
         created = username not in self._learners
         if not created:
             self._unindex(username)
         self._index(username, learner)
-        self._grant(username, *tokens)
         return created
-
-    def _tokens_for_put(self, username: str, learner: dict) -> tuple[str, str]:
-        current = self._tokens.get(username)
-        access = learner.get("access_token") or (current and current[0])
-        refresh = learner.get("refresh_token") or (current and current[1])
-        if not access or not refresh:
-            raise LearnerConflict("a new learner needs access_token and refresh_token")
-        holder = self._access.get(access)
-        if holder is not None and holder.username != username:
-            raise LearnerConflict(f"access_token is already in use by {holder}")
-        if self._refresh.get(refresh, username) != username:
-            raise LearnerConflict("refresh_token is already another learner's")
-        return access, refresh
 
     def _index(self, username: str, learner: dict) -> None:
         self._learners[username] = learner
+        self._by_email.setdefault(learner["email"], username)
+        self._account_ids.setdefault(username, next(self._next_account))
         for course_id in learner_course_ids(learner):
             self.course_runs.setdefault(course_id)
-            self._course_enrollments.setdefault(course_id, [])
-            self._course_grades.setdefault(course_id, [])
+            self._rows.setdefault(course_id, [])
+        rows = []
         for enrollment in learner["enrollments"]:
-            self._course_enrollments[record_course_id(enrollment)].append(enrollment)
-        for grade in learner["grades"]:
-            self._course_grades[grade["course_id"]].append(grade)
-        self._all_enrollments = None
+            course_id = record_course_id(enrollment)
+            key = (username, course_id)
+            if key not in self._enrollment_ids:
+                self._enrollment_ids[key] = next(self._next_enrollment)
+            created_key, position = _created_order(enrollment["created"])
+            row = EnrollmentRow(
+                self._enrollment_ids[key], username, course_id, enrollment, created_key, position
+            )
+            course_rows = self._rows[course_id]
+            if course_rows and course_rows[-1].id > row.id:
+                insort(course_rows, row, key=_row_id)
+            else:
+                course_rows.append(row)
+            rows.append(row)
+        self._rows_of[username] = rows
+        self._by_created.clear()
+        self._active.clear()
 
     def _unindex(self, username: str) -> None:
         learner = self._learners.pop(username)
-        for enrollment in learner["enrollments"]:
-            course = record_course_id(enrollment)
-            self._course_enrollments[course] = [
-                e for e in self._course_enrollments[course] if e is not enrollment
-            ]
-        for grade in learner["grades"]:
-            course = grade["course_id"]
-            self._course_grades[course] = [g for g in self._course_grades[course] if g is not grade]
-        self._all_enrollments = None
+        if self._by_email.get(learner["email"]) == username:
+            del self._by_email[learner["email"]]
+        for row in self._rows_of.pop(username, ()):
+            self._rows[row.course_id] = [r for r in self._rows[row.course_id] if r is not row]
 
 
 def _find(records: list[dict], course_id: str) -> dict | None:
@@ -185,13 +222,43 @@ def _find(records: list[dict], course_id: str) -> dict | None:
     return None
 
 
-def _token_answer(access: str, refresh: str | None = None) -> dict:
-    answer = {
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TOKEN_LIFETIME_S,
-        "scope": "read write",
-    }
-    if refresh is not None:
-        answer["refresh_token"] = refresh
-    return answer
+def _row_id(row: EnrollmentRow) -> int:
+    return row.id
+
+
+def _id_position(row: EnrollmentRow) -> str:
+    return str(row.id)
+
+
+def _id_key(position: str) -> float:
+    return int(position)
+
+
+def _created_position(row: EnrollmentRow) -> str:
+    return row.created_position
+
+
+def _by_created(rows: list[EnrollmentRow]) -> OrderedRows:
+    ordered = sorted(rows, key=lambda row: (row.created_key, row.id))
+    return OrderedRows(
+        ordered, [row.created_key for row in ordered], _created_position, _created_key
+    )
+
+
+def _created_order(created: str | None) -> tuple[float, str]:
+    """(minus the time, its text as str(datetime)); a missing or unreadable time is oldest."""
+    if created is None:
+        return math.inf, "None"
+    try:
+        return _created_key(created), str(_moment(created))
+    except ValueError:
+        return math.inf, created
+
+
+def _created_key(position: str) -> float:
+    return math.inf if position == "None" else -_moment(position).timestamp()
+
+
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

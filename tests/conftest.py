@@ -84,6 +84,9 @@ def start_sandbox(tmp_path, settings):
                 str(port),
                 "--latency-ms",
                 str(latency_ms),
+                # throttles raised: these tests measure the freeze, not the LMS's rate limits
+                "--throttles",
+                "off",
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

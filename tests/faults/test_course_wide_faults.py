@@ -7,7 +7,7 @@ another; whatever is lost, a later round lists the run again and skips who is fr
 import pytest
 
 from grades.models import CourseRunGradingStatus
-from sandbox.dataset import DEFAULT_CLIENT
+from sandbox.dataset import DEFAULT_STAFF_CLIENT
 from tests.faults.conftest import (
     LEARNERS,
     assert_end_state,
@@ -21,8 +21,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 COURSE_WIDE = {
     "FREEZE_MODE": "course_wide",
-    "EDXORG_STAFF_CLIENT_ID": DEFAULT_CLIENT["client_id"],
-    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_CLIENT["client_secret"],
+    "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
+    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
     "FREEZE_PAGE_SIZE": 100,
     "FREEZE_PAGE_CONCURRENCY": 8,
 }

@@ -13,6 +13,7 @@ from social_django.models import UserSocialAuth
 from grades import api, tasks
 from grades.api import FreezeState
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
+from sandbox.dataset import DEFAULT_STAFF_CLIENT
 from tests.conftest import PAID, ROOT, expected_final_grade
 from tests.integration.conftest import wait_for_state
 
@@ -57,8 +58,8 @@ def test_a_whole_run_is_frozen_to_complete_with_the_right_values(running, demo_r
 
 STAFF_CLIENT = {
     "FREEZE_MODE": "course_wide",
-    "EDXORG_STAFF_CLIENT_ID": "gradefreeze",
-    "EDXORG_STAFF_CLIENT_SECRET": "sandbox-secret",
+    "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
+    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
 }
 
 
@@ -115,7 +116,7 @@ def test_learners_with_revoked_tokens_fail_with_their_reason_and_the_run_complet
     assert (status.frozen, status.failed) == (43, 7)
     failures = FreezeFailure.objects.filter(grading_status__course_run=demo_run)
     assert {f.user.username for f in failures} == revoked
-    assert {(f.stage, f.http_status) for f in failures} == {("token_refresh", 401)}
+    assert {(f.stage, f.http_status) for f in failures} == {("token_refresh", 400)}
     assert not FinalGrade.objects.filter(user__username__in=revoked).exists()
 
 

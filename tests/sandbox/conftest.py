@@ -9,6 +9,7 @@ import requests
 from edx_api.client import EdxApi
 
 from sandbox.background import BackgroundSandbox
+from sandbox.dataset import DEFAULT_CLIENT, DEFAULT_STAFF_CLIENT
 
 ANALOG = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 DEMO = "course-v1:edX+DemoX+Demo_Course"
@@ -53,8 +54,7 @@ def _certificate(username: str, course_id: str, status: str) -> dict:
         "status": status,
         "download_url": f"https://sandbox.example.com/certificates/{username}",
         "grade": "0.91",
-        "created": "2015-06-01T10:00:00Z",
-        "modified": "2015-06-01T10:00:00Z",
+        "created_date": "2015-06-01T10:00:00Z",
         "is_passing": status == "downloadable",
     }
 
@@ -75,12 +75,25 @@ def _learner(username: str, courses: dict[str, float], **extra) -> dict:
 
 @pytest.fixture
 def dataset() -> dict:
-    """alice (two courses, one passed), bob and carol (Analog), dave (revoked access)."""
+    """alice (two courses, one passed), bob and carol (Analog), dave (revoked access).
+
+    Clients: gradefreeze (the learners' tokens are its grants), gradefreeze-staff (client
+    credentials, staff), reporting (client credentials, not staff), catalog (authorization
+    code, no learner has approved it yet).
+    """
     return {
         "seed": 7,
         "clients": [
-            {"client_id": "gradefreeze", "client_secret": "sandbox-secret", "staff": True},
+            dict(DEFAULT_CLIENT),
+            dict(DEFAULT_STAFF_CLIENT),
             {"client_id": "reporting", "client_secret": "reporting-secret"},
+            {
+                "client_id": "catalog",
+                "client_secret": "catalog-secret",
+                "grant_type": "authorization-code",
+                "redirect_uris": "https://catalog.example.com/callback http://127.0.0.1/cb",
+                "name": "Course Catalog",
+            },
         ],
         "learners": {
             "alice": _learner("alice", {ANALOG: 0.91, DEMO: 0.42}),
@@ -93,11 +106,14 @@ def dataset() -> dict:
 
 @pytest.fixture
 def run_sandbox():
-    """Start sandboxes on free ports: run_sandbox(dataset, latency_ms=0, seed=None)."""
+    """Start sandboxes on free ports: run_sandbox(dataset, latency_ms=0, seed=None, **settings)
+    (settings as build_app takes them: throttles="off", rates={...}, ...)."""
     running = []
 
-    def start(data: dict, latency_ms: float = 0, seed: int | None = None) -> BackgroundSandbox:
-        sandbox = BackgroundSandbox(data, latency_ms=latency_ms, seed=seed).start()
+    def start(
+        data: dict, latency_ms: float = 0, seed: int | None = None, **settings
+    ) -> BackgroundSandbox:
+        sandbox = BackgroundSandbox(data, latency_ms=latency_ms, seed=seed, **settings).start()
         running.append(sandbox)
         return sandbox
 
@@ -140,8 +156,8 @@ def staff_token_for(oauth):
         answer = oauth(
             sandbox,
             grant_type="client_credentials",
-            client_id="gradefreeze",
-            client_secret="sandbox-secret",
+            client_id=DEFAULT_STAFF_CLIENT["client_id"],
+            client_secret=DEFAULT_STAFF_CLIENT["client_secret"],
         )
         return answer.json()["access_token"]
 
@@ -160,5 +176,20 @@ def control():
 
     def call(sandbox: BackgroundSandbox, method: str, path: str, **kwargs) -> requests.Response:
         return requests.request(method, f"{sandbox.url}_sandbox/{path}", timeout=5, **kwargs)
+
+    return call
+
+
+@pytest.fixture
+def get():
+    """get(sandbox, path or URL, token=None, **kwargs): GET from the LMS, with a Bearer token
+    if given."""
+
+    def call(sandbox: BackgroundSandbox, path: str, token: str | None = None, **kwargs):
+        headers = dict(kwargs.pop("headers", {}))
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        url = path if path.startswith("http") else f"{sandbox.url}{path.lstrip('/')}"
+        return requests.get(url, headers=headers, timeout=5, **kwargs)
 
     return call

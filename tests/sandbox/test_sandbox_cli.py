@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from edx_api.client import EdxApi
 
 import sandbox
@@ -64,6 +65,7 @@ def test_serve_with_a_wrongly_shaped_file_names_the_learner_and_field(tmp_path):
     [
         ("serve",),
         ("serve", "--data", "x.json", "--latency-ms", "-5"),
+        ("serve", "--data", "x.json", "--throttles", "some"),
         ("generate", "--out", "x.json", "--no-certificate-share", "2"),
         ("fly",),
     ],
@@ -120,3 +122,54 @@ def test_serve_loads_what_generate_wrote_and_stops_on_a_signal(tmp_path, stop_si
     )
     assert grade.username == "learner00007"
     assert returncode == 0
+
+
+def serve_and_read_settings(tmp_path, *options):
+    data = tmp_path / "generated.json"
+    run_cli("generate", "--out", data, "--learners", 3, "--revoked", 0)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "sandbox", "serve", "--data", data, "--port", "0", *options],
+        cwd=PROJECT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = re.search(r"on (http://\S+) ", server.stdout.readline()).group(1)
+        return requests.get(f"{url}/_sandbox/settings", timeout=5).json()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=10)
+
+
+def test_serve_has_edx_throttles_by_default(tmp_path):
+    settings = serve_and_read_settings(tmp_path)
+
+    assert settings["throttles"] == "edx"
+    assert settings["rates"] == {
+        "enrollments_user": "40/minute",
+        "enrollments_staff": "120/minute",
+        "token": "120/m",
+    }
+
+
+def test_serve_options_change_the_throttles(tmp_path):
+    settings = serve_and_read_settings(
+        tmp_path, "--rate", "enrollments_staff=600/minute", "--token-rate", "off"
+    )
+
+    assert settings["rates"]["enrollments_staff"] == "600/minute"
+    assert settings["rates"]["token"] == "off"
+
+
+def test_serve_can_switch_the_throttles_off(tmp_path):
+    assert serve_and_read_settings(tmp_path, "--throttles", "off")["throttles"] == "off"
+
+
+@pytest.mark.parametrize("rate", ["enrollments_staff", "grades=1/m", "token=fast"])
+def test_a_bad_rate_option_exits_2_with_one_line(tmp_path, rate):
+    data = tmp_path / "generated.json"
+    run_cli("generate", "--out", data, "--learners", 3, "--revoked", 0)
+
+    result = run_cli("serve", "--data", data, "--port", 0, "--rate", rate)
+
+    assert_one_line_error(result)

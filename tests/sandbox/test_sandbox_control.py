@@ -37,6 +37,34 @@ def test_stats_count_requests_per_endpoint_and_status(lms, edx, control):
     assert stats["endpoints"]["grades"] == {"200": 1, "403": 1}
 
 
+def test_stats_count_throttled_answers_and_the_busiest_minute(run_sandbox, dataset, get, control):
+    sandbox = run_sandbox(dataset, rates={"enrollments_user": "3/minute"})
+    for _ in range(5):
+        get(sandbox, "api/enrollment/v1/enrollment", "at-bob-0")
+
+    stats = control(sandbox, "GET", "stats").json()
+
+    assert stats["throttled"] == {"enrollments": 2}
+    assert stats["peak_per_minute"] == {"enrollments": 5}
+    assert stats["endpoints"]["enrollments"] == {"200": 3, "429": 2}
+
+
+def test_settings_show_what_is_in_force(run_sandbox, dataset, control):
+    sandbox = run_sandbox(dataset, rates={"token": "off"}, unicode_usernames=True)
+
+    settings = control(sandbox, "GET", "settings").json()
+
+    assert settings["rates"]["token"] == "off"
+    assert settings["unicode_usernames"] is True
+
+
+def test_settings_come_from_the_data_file_too(run_sandbox, dataset, control):
+    dataset["settings"] = {"throttles": "off"}
+    sandbox = run_sandbox(dataset)
+
+    assert control(sandbox, "GET", "settings").json()["throttles"] == "off"
+
+
 def test_stats_reset_starts_counting_again(lms, edx, control):
     edx(lms, "at-alice-0").current_grades.get_student_current_grade("alice", ANALOG)
 
@@ -45,6 +73,7 @@ def test_stats_reset_starts_counting_again(lms, edx, control):
     stats = control(lms, "GET", "stats").json()
     assert stats["requests"] == {}
     assert stats["statuses"] == {}
+    assert stats["peak_per_minute"] == {}
 
 
 def test_faults_put_at_run_time_take_effect(lms, control):

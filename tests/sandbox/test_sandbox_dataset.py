@@ -11,7 +11,14 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 import sandbox
-from sandbox.dataset import DatasetError, generate, load, validate
+from sandbox.dataset import (
+    DEFAULT_CLIENT,
+    DEFAULT_STAFF_CLIENT,
+    DatasetError,
+    generate,
+    load,
+    validate,
+)
 
 ANALOG = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 DEMO = "course-v1:edX+DemoX+Demo_Course"
@@ -70,7 +77,7 @@ def duplicate_grade(data):
 
 
 def certificate_without_created(data):
-    del data["learners"]["alice"]["certificates"][0]["created"]
+    del data["learners"]["alice"]["certificates"][0]["created_date"]
 
 
 @pytest.mark.parametrize(
@@ -219,3 +226,88 @@ def test_generated_datasets_are_valid_and_consistent(
 def test_generate_refuses_impossible_numbers():
     with pytest.raises(DatasetError, match="revoked"):
         generate(learners=5, revoked=6)
+
+
+def test_a_data_file_of_the_earlier_shape_stays_valid(dataset):
+    """Certificates with created/modified, a client without grant type, plain course ids."""
+    dataset["clients"] = [{"client_id": "gradefreeze", "client_secret": "s", "staff": True}]
+    for learner in dataset["learners"].values():
+        for certificate in learner["certificates"]:
+            certificate["created"] = certificate.pop("created_date")
+            certificate["modified"] = certificate["created"]
+
+    assert validate(dataset)["clients"][0]["client_id"] == "gradefreeze"
+
+
+def test_a_course_run_may_say_it_has_no_certificate_configuration(dataset):
+    dataset["course_runs"] = [{"course_id": ANALOG, "certificates_configured": False}, DEMO]
+
+    checked = validate(dataset)
+
+    assert checked["course_runs"] == [ANALOG, DEMO]
+    assert checked["certificates_unconfigured"] == [ANALOG]
+
+
+def unknown_course_run_option(data):
+    data["course_runs"] = [{"course_id": ANALOG, "certified": False}, DEMO]
+
+
+def unknown_grant_type(data):
+    data["clients"][0]["grant_type"] = "implicit"
+
+
+def authorization_code_without_redirect_uri(data):
+    del data["clients"][0]["redirect_uris"]
+
+
+def relative_redirect_uri(data):
+    data["clients"][0]["redirect_uris"] = "/complete/edxorg/"
+
+
+def unknown_setting(data):
+    data["settings"] = {"throttle": "off"}
+
+
+def bad_rate(data):
+    data["settings"] = {"rates": {"token": "lots"}}
+
+
+def empty_password(data):
+    data["learners"]["bob"]["password"] = ""
+
+
+@pytest.mark.parametrize(
+    "damage, where",
+    [
+        (unknown_course_run_option, "course_runs[0]: unknown key(s) ['certified']"),
+        (unknown_grant_type, "clients[0].grant_type"),
+        (authorization_code_without_redirect_uri, "clients[0].redirect_uris: required"),
+        (relative_redirect_uri, "clients[0].redirect_uris: '/complete/edxorg/'"),
+        (unknown_setting, "settings: unknown key(s) ['throttle']"),
+        (bad_rate, "settings.rates.token"),
+        (empty_password, "learners.bob.password"),
+    ],
+)
+def test_validation_names_the_offending_setting_or_client(dataset, damage, where):
+    damage(dataset)
+
+    with pytest.raises(DatasetError) as refused:
+        validate(dataset)
+
+    assert where in str(refused.value)
+
+
+def test_generate_writes_the_learners_client_and_the_staff_client():
+    data = generate(learners=2, revoked=0)
+
+    assert data["clients"] == [DEFAULT_CLIENT, DEFAULT_STAFF_CLIENT]
+    assert DEFAULT_CLIENT["grant_type"] == "authorization-code" and not DEFAULT_CLIENT.get("staff")
+    assert DEFAULT_STAFF_CLIENT["grant_type"] == "client-credentials"
+    assert DEFAULT_STAFF_CLIENT["staff"] is True
+
+
+def test_generate_writes_certificates_with_edx_field_names():
+    data = generate(learners=30, no_certificate_share=0)
+
+    certificate = data["learners"]["learner00001"]["certificates"][0]
+    assert "created_date" in certificate and "created" not in certificate

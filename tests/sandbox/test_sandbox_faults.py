@@ -5,6 +5,8 @@ import time
 import pytest
 import requests
 
+from sandbox.dataset import DEFAULT_STAFF_CLIENT, DatasetError
+
 ANALOG = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 
 
@@ -49,8 +51,8 @@ def test_a_learners_fault_applies_when_staff_ask_about_them(run_sandbox, dataset
     token = oauth(
         sandbox,
         grant_type="client_credentials",
-        client_id="gradefreeze",
-        client_secret="sandbox-secret",
+        client_id=DEFAULT_STAFF_CLIENT["client_id"],
+        client_secret=DEFAULT_STAFF_CLIENT["client_secret"],
     ).json()["access_token"]
 
     assert grade_status(sandbox, "bob", token) == 500
@@ -182,8 +184,8 @@ def test_a_malformed_token_answer_is_not_json(run_sandbox, dataset, oauth):
     answer = oauth(
         sandbox,
         grant_type="client_credentials",
-        client_id="gradefreeze",
-        client_secret="sandbox-secret",
+        client_id=DEFAULT_STAFF_CLIENT["client_id"],
+        client_secret=DEFAULT_STAFF_CLIENT["client_secret"],
     )
 
     assert answer.status_code == 200
@@ -191,11 +193,20 @@ def test_a_malformed_token_answer_is_not_json(run_sandbox, dataset, oauth):
         answer.json()
 
 
-def test_enrollment_faults_cover_both_enrollment_endpoints(run_sandbox, dataset, edx):
+def test_enrollment_faults_cover_both_enrollment_endpoints(
+    run_sandbox, dataset, edx, staff_token_for
+):
     sandbox = run_sandbox(with_faults(dataset, carol={"enrollments": {"status": 500}}))
-    carol = edx(sandbox, "at-carol-0")
+    staff = edx(sandbox, staff_token_for(sandbox))
 
-    with pytest.raises(requests.HTTPError):
-        carol.enrollments.get_student_enrollments()
-    with pytest.raises(requests.HTTPError):
-        list(carol.enrollments.get_enrollments(course_id=ANALOG))
+    with pytest.raises(requests.HTTPError) as own:
+        edx(sandbox, "at-carol-0").enrollments.get_student_enrollments()
+    with pytest.raises(requests.HTTPError) as listed:
+        list(staff.enrollments.get_enrollments(usernames=["carol"]))
+
+    assert own.value.response.status_code == listed.value.response.status_code == 500
+
+
+def test_a_read_error_is_a_fault_of_the_grades_endpoint_only(run_sandbox, dataset):
+    with pytest.raises(DatasetError, match="read_error"):
+        run_sandbox(with_faults(dataset, bob={"certificates": {"read_error": True}}))

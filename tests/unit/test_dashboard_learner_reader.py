@@ -10,6 +10,7 @@ from dashboard.api import EdxRefreshError
 from dashboard.api_edx_cache import CachedEdxDataApi
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
 from demo.api import seed_course_run, seed_learners
+from sandbox.certificates import served as edx_certificate
 from sandbox.dataset import generate
 
 pytestmark = pytest.mark.django_db
@@ -33,6 +34,12 @@ def learner_data(course_run):
 
 def user():
     return UserSocialAuth.objects.get(uid="learner00001").user
+
+
+def edx_grade(record):
+    """A grade as edX's API serializes it (GradeViewMixin._serialize_user_grade)."""
+    fields = ("username", "email", "course_id", "passed", "percent", "letter_grade")
+    return {field: record[field] for field in fields}
 
 
 def cached(model):
@@ -69,10 +76,9 @@ def test_enrollments_certificates_and_grades_of_known_runs_are_cached_as_edx_jso
     CachedEdxDataApi.update_all_cached_grade_data(user())
     learner = learner_data["learners"]["learner00001"]
     by_key = {record["course_id"]: record for record in learner["certificates"]}
-    assert cached(CachedCertificate) == [(KEY, by_key[KEY])]
-    assert cached(CachedCurrentGrade) == [
-        (KEY, next(g for g in learner["grades"] if g["course_id"] == KEY))
-    ]
+    assert cached(CachedCertificate) == [(KEY, edx_certificate(by_key[KEY]))]
+    grade = next(g for g in learner["grades"] if g["course_id"] == KEY)
+    assert cached(CachedCurrentGrade) == [(KEY, {**edx_grade(grade), "email": ""})]
     [(key, enrollment)] = cached(CachedEnrollment)
     assert (key, enrollment["course_details"]["course_id"]) == (KEY, KEY)
 
@@ -129,7 +135,7 @@ def test_a_revoked_token_is_a_token_refresh_error(learner_data, start_sandbox):
     start_sandbox(learner_data)
     with pytest.raises(EdxRefreshError) as error:
         CachedEdxDataApi.update_all_cached_grade_data(user())
-    assert (error.value.stage, error.value.http_status) == ("token_refresh", 401)
+    assert (error.value.stage, error.value.http_status) == ("token_refresh", 400)
 
 
 def test_a_learner_without_an_edx_link_is_a_token_refresh_error(learner_data):

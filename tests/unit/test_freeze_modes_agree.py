@@ -19,7 +19,7 @@ from grades import api, tasks
 from grades.api import FreezeState
 from grades.models import FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.background import BackgroundSandbox
-from sandbox.dataset import generate
+from sandbox.dataset import DEFAULT_STAFF_CLIENT, generate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_tasks")]
 
@@ -107,8 +107,8 @@ def freeze_in(mode, course_run, django_settings):
 
 @pytest.fixture
 def course_run(settings):
-    settings.EDXORG_STAFF_CLIENT_ID = "gradefreeze"
-    settings.EDXORG_STAFF_CLIENT_SECRET = "sandbox-secret"
+    settings.EDXORG_STAFF_CLIENT_ID = DEFAULT_STAFF_CLIENT["client_id"]
+    settings.EDXORG_STAFF_CLIENT_SECRET = DEFAULT_STAFF_CLIENT["client_secret"]
     settings.EDX_RETRIES = 1
     settings.EDX_RETRY_BACKOFF = 0
     settings.FREEZE_PAGE_SIZE = 3

@@ -52,7 +52,7 @@ def sentry_events():
 
 @pytest.fixture
 def revoked_learner(db, start_sandbox):
-    """A learner whose refresh token the LMS refuses (401), with the sandbox serving it."""
+    """A learner whose refresh token the LMS refuses (400 invalid_grant), served by the sandbox."""
     seed_course_run(KEY, timezone.now())
     dataset = generate(learners=1, course_keys=(KEY,), revoked=1)
     seed_learners(dataset)
@@ -176,7 +176,7 @@ def test_freezing_and_checking_a_run_with_failures_prints_no_token(start_sandbox
     printed = capsys.readouterr()
     output = printed.out + printed.err + caplog.text
     assert f"Course run {course_run.edx_course_key}: complete" in output
-    assert "token_refresh: reauthentication_required (HTTP 401): 2" in output
+    assert "token_refresh: reauthentication_required (HTTP 400): 2" in output
     tokens = [
         token
         for learner in dataset["learners"].values()

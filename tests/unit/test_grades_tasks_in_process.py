@@ -32,7 +32,7 @@ def test_freeze_runs_in_process_to_complete(course_run, start_sandbox, settings,
     assert "complete; 27 frozen, 3 failed, 0 left" in out
     assert api.freeze_status(course_run).state == FreezeState.COMPLETE
     assert FinalGrade.objects.count() == 27
-    assert FreezeFailure.objects.filter(stage="token_refresh", http_status=401).count() == 3
+    assert FreezeFailure.objects.filter(stage="token_refresh", http_status=400).count() == 3
 
 
 def test_freeze_user_final_grade_twice_makes_one_row_and_asks_edx_once(course_run, start_sandbox):
