@@ -5,6 +5,7 @@ import pytest
 from tests.faults.conftest import (
     LEARNERS,
     REFRESHES_IN_FLIGHT,
+    WORKER_CONCURRENCY,
     assert_end_state,
     kill_repeatedly,
     lost_grants,
@@ -28,5 +29,9 @@ def test_a_worker_killed_again_and_again_leaves_each_learner_frozen_once_or_fail
     wait_for_complete(demo_run)
     failures = assert_end_state(lms, demo_run, dataset)
     lost = lost_grants(failures, dataset)
+    print(
+        f"{killed} kills of {WORKER_CONCURRENCY} worker processes (seed {seed}): "
+        f"{len(lost)} grants lost, {len(lost) / (killed * WORKER_CONCURRENCY):.2f} per "
+        f"killed process; {len(failures)} failed"
+    )
     assert len(lost) <= killed * REFRESHES_IN_FLIGHT
-    print(f"{killed} kills (seed {seed}); {len(lost)} grants lost; {len(failures)} failed")
