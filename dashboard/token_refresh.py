@@ -14,8 +14,9 @@ buys is the platform's only way back to the learner. Hence two rules.
 The grants run in threads, many at once, and each learner's reads follow their grant in
 the same thread. The thread that called `refresh_tokens` holds the locks and the
 database connection (the threads never touch the database): it commits each pair as it
-comes back (encrypted as `edx_tokens` requires), lets that thread go on to its reads,
-then releases the lock. Grants are not serialized: as many are in flight as threads.
+comes back (encrypted as `edx_tokens` requires) and lets that thread go on to its reads;
+the locks are released once every grant has answered. Grants are not serialized: as many
+are in flight as threads.
 
 What a kill of the process costs, at each step of one learner's refresh:
 
@@ -184,8 +185,8 @@ class _Committer:
         return arrived
 
     def _commit(self, arrived: list[_Answer]) -> None:
-        """Commit each new pair and let its thread go on to its reads, then release the
-        locks of every learner that reported."""
+        """Commit each new pair and let its thread go on to its reads. The locks are
+        released together once every grant has reported: a statement per pair saved."""
         if self.database_error is not None:
             return
         pairs = [answer for answer in arrived if answer.spent is not None]
@@ -197,10 +198,6 @@ class _Committer:
                 self._lost_database(error)
                 return
             answer.committed.set_result(None)
-        try:
-            self.locks.release(answer.link.pk for answer in arrived)
-        except DatabaseError as error:  # the session, and its locks, are gone
-            self._lost_database(error)
 
     def _lost_database(self, error: DatabaseError) -> None:
         log.error("the database went away while refreshing edX tokens: %s", error)

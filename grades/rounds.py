@@ -76,6 +76,8 @@ class RoundChunks:
 
 
 def round_chunks(grading_status: CourseRunGradingStatus) -> RoundChunks:
+    """Where the chunks of the run's current round stand, from their rows: a chunk
+    has one from its first delivery."""
     alive = Q(beat_on__gte=Now() - heartbeat_timeout())
     counts = Chunk.objects.filter(
         grading_status_id=grading_status.pk, round=grading_status.round
