@@ -2,7 +2,8 @@
 
 A failure is recorded with the stage it happened at and a reason. Reading the LMS
 fails at the token refresh or the cache refresh; applying the grading policy fails at
-the computation; anything else is a bug, recorded as unexpected. Reasons are the
+the computation; anything else is a bug, recorded as unexpected, and so is a learner
+whose chunk killed its worker every time (no stage is known to have been reached). Reasons are the
 constants below, or what the LMS itself named (an OAuth error code of the token
 endpoint) or the exception's class for unexpected failures.
 """
@@ -41,6 +42,9 @@ class Reason(StrEnum):
     MALFORMED_CURRENT_GRADE = "malformed_current_grade"
     MALFORMED_CERTIFICATE = "malformed_certificate"
     MALFORMED_ENROLLMENT = "malformed_enrollment"
+    # A chunk delivered FREEZE_MAX_DELIVERIES times that never finished: its worker died
+    # each time (out of memory, a crash) or it ran past its time limit.
+    WORKER_LOST = "worker_lost"
 
 
 class EdxRefreshError(Exception):

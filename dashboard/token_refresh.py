@@ -1,16 +1,54 @@
 """Learners' edX access tokens, refreshed with social-core's refresh-token grant.
 
-edX rotates the refresh token on every use, so refreshing is the one LMS call that
-must never happen twice for a learner at once, and whose answer must be saved.
+edX rotates the refresh token on every use: each one can be spent once, and the pair it
+buys is the platform's only way back to the learner. Hence two rules.
+
+- **Never spend one twice.** A learner's link is locked (`token_locks`: a lock of the
+  database session, not of a transaction) from before the grant until the new pair is
+  committed. Another worker refreshing the same learner waits, reads the new pair, and
+  uses it without a grant of its own.
+- **Never lose a pair.** Each new pair is committed as soon as it arrives, before any
+  request uses it and before its lock is released: one UPDATE outside any transaction,
+  its own commit, so one round trip to the database.
+
+The grants run in threads, many at once, and each learner's reads follow their grant in
+the same thread. The thread that called `refresh_tokens` holds the locks and the
+database connection (the threads never touch the database): it commits each pair as it
+comes back (encrypted as `edx_tokens` requires) and lets that thread go on to its reads;
+the locks are released once every grant has answered. Grants are not serialized: as many
+are in flight as threads.
+
+What a kill of the process costs, at each step of one learner's refresh:
+
+1. links locked, grant not sent: nothing; the locks die with the session.
+2. grant sent, not answered yet: that learner's grant if the LMS rotated it anyway. An
+   LMS that drops the request of a client gone (the sandbox does) rotates nothing; one
+   that does not (gunicorn) loses up to one grant per thread here.
+3. answered, pair not committed yet (the answer's way back and one commit): that
+   learner's grant. This and 2 are the allowance, the grants whose answer was in flight.
+4. pair committed: nothing, whatever happens to the reads after.
+
+A database restart ends the session, and its locks with it: no further grant is sent,
+those in flight are waited for, and every pair that came back is saved once the database
+answers again (for up to SAVE_RETRY_SECONDS), under locks taken anew and only over the
+refresh token it spent; then the error is raised and the caller's chunk runs again later.
+An exception in the calling thread (Celery's soft time limit) stops the grants the same
+way, saves the pairs in flight, and is raised again.
 """
 
+import contextlib
+import logging
+import queue
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from threading import Event
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 from social_core.backends.oauth import BaseOAuth2
 from social_core.exceptions import SocialAuthBaseException
@@ -18,11 +56,16 @@ from social_core.storage import UserMixin
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
+from dashboard import token_locks
 from dashboard.edx_tokens import encrypted_tokens
 from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
-from dashboard.lms_client import concurrently
+
+log = logging.getLogger(__name__)
 
 EDX_PROVIDER = "edxorg"
+# How long new pairs whose commit failed (the database went away) are kept and saved
+# again: a restart or a failover of the database takes seconds to a minute.
+SAVE_RETRY_SECONDS = 60
 
 # What a learner's read gives once their token is fresh: its result, or what it raised.
 ReadOutcome = Any
@@ -52,6 +95,138 @@ def _token_expires_soon(link: UserSocialAuth) -> bool:
     return expires_at - settings.EDX_TOKEN_REFRESH_MARGIN <= time.time()
 
 
+class RefreshInterrupted(Exception):
+    """The refresh stopped (the database went away, or the caller was interrupted):
+    this learner's grant was not sent, or its new pair not committed."""
+
+
+@dataclass
+class _Answer:
+    """What a grant thread reports to the committer, once per learner."""
+
+    link: UserSocialAuth
+    # The refresh token the grant spent, when there is a new pair to commit; None when
+    # there is none (the grant failed, was not sent, or changed nothing).
+    spent: str | None = None
+    # What the grant thread waits on before it reads with the new pair.
+    committed: Future[None] = field(default_factory=Future)
+
+
+class _Committer:
+    """Commits the new pairs for the thread that holds the locks and the connection."""
+
+    def __init__(self, locks: token_locks.LinkLocks) -> None:
+        self.locks = locks
+        self.answers: queue.SimpleQueue[_Answer] = queue.SimpleQueue()
+        self.stopped = Event()  # no grant may be sent any more
+        self.grants: list[Future[ReadOutcome]] = []
+        self.reads: list[Future[ReadOutcome]] = []
+        self.outstanding = 0  # grants that have not reported yet
+        self.pairs: list[_Answer] = []  # every new pair reported
+        self.unsaved: list[_Answer] = []
+        self.database_error: DatabaseError | None = None
+
+    # In the grant threads
+
+    def report(self, answer: _Answer) -> None:
+        """Hand over a learner's outcome; with a new pair, wait until it is committed
+        (raises RefreshInterrupted if it was not)."""
+        self.answers.put(answer)
+        if answer.spent is not None:
+            answer.committed.result()
+
+    # In the thread that holds the locks
+
+    def serve(self, grants: list[Future[ReadOutcome]], reads: list[Future[ReadOutcome]]) -> None:
+        """Commit pairs as they arrive until every grant has reported. Interrupted, it
+        stops the grants, saves those in flight, and raises again."""
+        self.grants, self.reads = grants, reads
+        self.outstanding = len(grants)
+        try:
+            while self.outstanding:
+                self._commit(self._arrived())
+        except BaseException:
+            self._stop()
+            while self.outstanding:
+                arrived = self._arrived()
+                with contextlib.suppress(Exception):
+                    self._commit(arrived)
+            raise
+        finally:
+            for answer in self.pairs:  # no grant thread waits for ever
+                if not answer.committed.done():
+                    answer.committed.set_exception(RefreshInterrupted("not committed"))
+            if self.unsaved:
+                self._save_once_the_database_answers()
+        if self.database_error is not None:
+            raise self.database_error
+
+    def _stop(self) -> None:
+        """No more grants: those not sent yet are not, and reads not started are dropped."""
+        if self.stopped.is_set():
+            return
+        self.stopped.set()
+        for read in self.reads:
+            read.cancel()
+        self.outstanding -= sum(grant.cancel() for grant in self.grants)
+
+    def _arrived(self) -> list[_Answer]:
+        arrived = [self.answers.get()]
+        while True:
+            try:
+                arrived.append(self.answers.get_nowait())
+            except queue.Empty:
+                break
+        self.outstanding -= len(arrived)
+        pairs = [answer for answer in arrived if answer.spent is not None]
+        self.pairs += pairs
+        if self.database_error is not None:
+            self.unsaved += pairs
+        return arrived
+
+    def _commit(self, arrived: list[_Answer]) -> None:
+        """Commit each new pair and let its thread go on to its reads. The locks are
+        released together once every grant has reported: a statement per pair saved."""
+        if self.database_error is not None:
+            return
+        pairs = [answer for answer in arrived if answer.spent is not None]
+        for answer in pairs:
+            try:
+                _save_pair(answer.link)
+            except DatabaseError as error:
+                self.unsaved += [pair for pair in pairs if not pair.committed.done()]
+                self._lost_database(error)
+                return
+            answer.committed.set_result(None)
+
+    def _lost_database(self, error: DatabaseError) -> None:
+        log.error("the database went away while refreshing edX tokens: %s", error)
+        self.database_error = error
+        self._stop()
+
+    def _save_once_the_database_answers(self) -> None:
+        """Save the pairs whose commit failed, under their locks taken anew, over the
+        refresh token each one spent only (anything else is newer)."""
+        deadline = time.monotonic() + SAVE_RETRY_SECONDS
+        spent = {answer.link.pk: answer.spent for answer in self.unsaved}
+        while True:
+            try:
+                connection.close()
+                with token_locks.locked(spent):
+                    stored = UserSocialAuth.objects.filter(pk__in=list(spent))
+                    current = {link.pk: link.extra_data.get("refresh_token") for link in stored}
+                    for answer in self.unsaved:
+                        if current.get(answer.link.pk) == answer.spent:
+                            _save_pair(answer.link)
+                self.unsaved = []
+                return
+            except DatabaseError:
+                if time.monotonic() > deadline:
+                    log.error("%d learners' new edX tokens were lost", len(self.unsaved))
+                    return
+                time.sleep(1)
+
+
 def refresh_tokens(
     links: dict[int, UserSocialAuth],
     then: Callable[[UserSocialAuth], ReadOutcome] | None = None,
@@ -60,87 +235,111 @@ def refresh_tokens(
     links as saved, {user id: EdxRefreshError} for those that could not be, and what
     `then` gave.
 
-    The due rows stay locked from before the grant until the new tokens are saved: two
-    workers refreshing one learner at once would otherwise spend the same refresh token
-    twice, and the second would fail. The grants are social-core's (backend `edxorg`);
-    only the saving happens here, in this thread, because the lock belongs to this
-    thread's transaction.
-
     With `then`, each learner's `then(link)` (their reads) runs in the thread that made
-    their token fresh, right after the grant, so that a chunk's grants and reads overlap
-    instead of following each other: {user id: its result or the exception it raised}.
+    their token fresh, right after its pair is committed, so that a chunk's grants and
+    reads overlap: {user id: its result or the exception it raised}.
     """
-    errors: dict[int, EdxRefreshError] = {}
-    outcomes: dict[int, ReadOutcome] = {}
     fresh = dict(links)
-    due = [link.pk for link in links.values() if _token_expires_soon(link)]
-    if then is not None:
-        ready = [link for link in links.values() if link.pk not in due]
-        for link, outcome in concurrently(then, ready, settings.FREEZE_LEARNER_CONCURRENCY):
-            outcomes[link.user_id] = outcome
-    strategy = load_strategy()
-    # A batch of as many as are in flight at once, committed before the next: the
-    # rotated pairs of a transaction that never commits (its worker killed, the
-    # database restarted) are lost for good, and so are those learners' grants.
-    size = max(settings.FREEZE_LEARNER_CONCURRENCY, 1)
-    for start in range(0, len(due), size):
-        _refresh_batch(due[start : start + size], strategy, fresh, errors, then, outcomes)
+    due = sorted(link.pk for link in links.values() if _token_expires_soon(link))
+    workers = max(1, min(settings.FREEZE_LEARNER_CONCURRENCY, len(links)))
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="edx-learner")
+    reads: dict[int, Future[ReadOutcome]] = {}
+    try:
+        if then is not None:
+            reads = {
+                link.user_id: pool.submit(then, link)
+                for link in links.values()
+                if link.pk not in due
+            }
+        grants = _grant_due(due, pool, then, fresh, reads) if due else {}
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    errors: dict[int, EdxRefreshError] = {}
+    outcomes = {user_id: read.exception() or read.result() for user_id, read in reads.items()}
+    for user_id, grant in grants.items():
+        error = grant.exception()
+        if error is None:
+            outcomes[user_id] = grant.result()
+        else:
+            errors[user_id] = _grant_error(error)
     for user_id, link in fresh.items():
         if user_id not in errors and not link.extra_data.get("access_token"):
             errors[user_id] = EdxRefreshError(Stage.TOKEN_REFRESH, Reason.NO_ACCESS_TOKEN)
     return fresh, errors, outcomes
 
 
-def _refresh_batch(
+def _grant_due(
     due: list[int],
-    strategy: Any,
-    fresh: dict[int, UserSocialAuth],
-    errors: dict[int, EdxRefreshError],
+    pool: ThreadPoolExecutor,
     then: Callable[[UserSocialAuth], ReadOutcome] | None,
-    outcomes: dict[int, ReadOutcome],
-) -> None:
-    with transaction.atomic():
-        locked = UserSocialAuth.objects.select_for_update().select_related("user")
-        rows = list(locked.filter(pk__in=due))
+    fresh: dict[int, UserSocialAuth],
+    reads: dict[int, Future[ReadOutcome]],
+) -> dict[int, Future[ReadOutcome]]:
+    """Lock the due links, read them again (another worker may have refreshed some
+    meanwhile: those are only read), and grant the others in `pool`; returns
+    {user id: the future of their grant and reads}."""
+    # Each pair is committed on its own: inside a transaction none would be. Refused
+    # (RuntimeError) before any grant is sent.
+    with transaction.atomic(durable=True):
+        pass
+    with token_locks.locked(due) as locks:
+        rows = list(UserSocialAuth.objects.select_related("user").filter(pk__in=due))
         fresh.update((link.user_id, link) for link in rows)
         todo = [link for link in rows if _token_expires_soon(link)]
+        refreshed = [link for link in rows if link not in todo]
+        locks.release(link.pk for link in refreshed)
         if then is not None:
-            for link in rows:
-                if link not in todo:  # refreshed by another worker meanwhile
-                    outcomes[link.user_id] = _outcome(then, link)
+            reads.update((link.user_id, pool.submit(then, link)) for link in refreshed)
         if not todo:
-            return
-        backend = cast(BaseOAuth2, todo[0].get_backend_instance(strategy))
+            return {}
+        committer = _Committer(locks)
+        backend = cast(BaseOAuth2, todo[0].get_backend_instance(load_strategy()))
+        grants = {
+            link.user_id: pool.submit(_grant, backend, link, committer, then) for link in todo
+        }
+        committer.serve(list(grants.values()), list(reads.values()))
+    return grants
 
-        def grant(link: UserSocialAuth) -> tuple[bool, ReadOutcome]:
-            token = backend.get_refresh_token(link.extra_data)
-            if not token:
-                raise EdxRefreshError(Stage.TOKEN_REFRESH, Reason.REAUTHENTICATION_REQUIRED)
-            answer = backend.refresh_token(
-                token, **backend.get_refresh_token_kwargs(link.extra_data)
-            )
-            extra = backend.extra_data(link.user, link.uid, answer, link.extra_data or {}, {})
-            # social-core's merge of the new token fields, without social_django's save:
-            # the batch is saved by the thread that holds its lock.
-            changed = UserMixin.set_extra_data(link, extra)
-            return changed, None if then is None else _outcome(then, link)
 
-        granted = []
-        for link, answer in concurrently(grant, todo, settings.FREEZE_LEARNER_CONCURRENCY):
-            if isinstance(answer, SocialAuthBaseException):
-                code = getattr(answer, "code", None) or type(answer).__name__
-                error = EdxRefreshError(
-                    Stage.TOKEN_REFRESH, code, getattr(answer, "status_code", None)
-                )
-                error.__cause__ = answer  # what social-core said, for whoever debugs it
-                errors[link.user_id] = error
-            elif isinstance(answer, Exception):
-                errors[link.user_id] = learner_error(answer, Stage.TOKEN_REFRESH)
-            else:
-                changed, outcomes[link.user_id] = answer
-                if changed:
-                    granted.append(link)
-        _save_tokens(granted)
+def _grant(
+    backend: BaseOAuth2,
+    link: UserSocialAuth,
+    committer: _Committer,
+    then: Callable[[UserSocialAuth], ReadOutcome] | None,
+) -> ReadOutcome:
+    """In a grant thread: spend the learner's refresh token, have the new pair committed,
+    then read. Reports to the committer exactly once, whatever happens."""
+    answer = _Answer(link)
+    try:
+        if committer.stopped.is_set():
+            raise RefreshInterrupted("the refresh stopped before this grant")
+        token = backend.get_refresh_token(link.extra_data)
+        if not token:
+            raise EdxRefreshError(Stage.TOKEN_REFRESH, Reason.REAUTHENTICATION_REQUIRED)
+        granted = backend.refresh_token(token, **backend.get_refresh_token_kwargs(link.extra_data))
+        extra = backend.extra_data(link.user, link.uid, granted, link.extra_data or {}, {})
+        # social-core's merge of the new token fields, without social_django's save:
+        # the committer saves it.
+        if UserMixin.set_extra_data(link, extra):
+            answer.spent = token
+    finally:
+        committer.report(answer)
+    return None if then is None else _outcome(then, link)
+
+
+def _grant_error(error: BaseException) -> EdxRefreshError:
+    if isinstance(error, SocialAuthBaseException):
+        code = getattr(error, "code", None) or type(error).__name__
+        refresh_error = EdxRefreshError(
+            Stage.TOKEN_REFRESH, code, getattr(error, "status_code", None)
+        )
+        refresh_error.__cause__ = error  # what social-core said, for whoever debugs it
+        return refresh_error
+    if isinstance(error, Exception):
+        return learner_error(error, Stage.TOKEN_REFRESH)
+    raise error
 
 
 def _outcome(
@@ -152,16 +351,10 @@ def _outcome(
         return error
 
 
-def _save_tokens(links: list[UserSocialAuth]) -> None:
-    """Save the links' new tokens in one UPDATE, encrypted as a save would encrypt them
-    (bulk_update skips the save signals); the links keep their plaintext."""
-    plaintext = [link.extra_data for link in links]
-    now = timezone.now()
-    for link in links:
-        link.extra_data = encrypted_tokens(link.extra_data)
-        link.modified = now
-    try:
-        UserSocialAuth.objects.bulk_update(links, ["extra_data", "modified"])
-    finally:
-        for link, extra_data in zip(links, plaintext, strict=True):
-            link.extra_data = extra_data
+def _save_pair(link: UserSocialAuth) -> None:
+    """Store a link's new tokens, encrypted as a save would encrypt them (an update skips
+    the save signals), in one statement: outside a transaction, its own commit, so the
+    pair is stored after one round trip to the database."""
+    UserSocialAuth.objects.filter(pk=link.pk).update(
+        extra_data=encrypted_tokens(link.extra_data), modified=timezone.now()
+    )

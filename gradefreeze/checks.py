@@ -25,8 +25,11 @@ BOUNDS = (
     Bound("FREEZE_LEARNER_CONCURRENCY", 1, "learners read at once per chunk"),
     Bound("FREEZE_PAGE_SIZE", 1, "learners per page of the course-wide listing"),
     Bound("FREEZE_PAGE_CONCURRENCY", 1, "LMS requests in flight per course-wide page"),
-    Bound("FREEZE_STALL_SECONDS", 1, "seconds without progress before a round is stalled"),
-    Bound("FREEZE_SCHEDULE_SECONDS", 1, "seconds between two starts of due freezes"),
+    Bound("FREEZE_HEARTBEAT_SECONDS", 1, "seconds between two heartbeats of a running chunk"),
+    Bound("FREEZE_MAX_DELIVERIES", 1, "deliveries of a chunk before it is given up"),
+    Bound("FREEZE_SCHEDULE_SECONDS", 1, "seconds between two looks for due and stalled freezes"),
+    Bound("CELERY_TASK_SOFT_TIME_LIMIT", 1, "seconds a task runs before it is interrupted"),
+    Bound("CELERY_TASK_TIME_LIMIT", 1, "seconds a task runs before its process is killed"),
     Bound("EDX_RETRIES", 0, "retries of a failed LMS request"),
     Bound("EDX_RETRY_BACKOFF", 0, "seconds of backoff between retries"),
     Bound("EDX_REQUEST_TIMEOUT", 0.001, "seconds to wait for an LMS answer"),
@@ -50,11 +53,39 @@ def check_setting_ranges(app_configs, **kwargs) -> list[CheckMessage]:
                     id="gradefreeze.E001",
                 )
             )
+    errors += _check_time_limits()
     conn_max_age = settings.DATABASES["default"].get("CONN_MAX_AGE")
     if conn_max_age is not None and conn_max_age < 0:
         errors.append(
             Error(
                 f"DATABASE_CONN_MAX_AGE={conn_max_age!r} is out of range: at least 0.",
+                id="gradefreeze.E001",
+            )
+        )
+    return errors
+
+
+def _check_time_limits() -> list[CheckMessage]:
+    """The soft limit comes first, so that a chunk can clean up before the hard one; the
+    hard one ends before Redis hands the message of a task still running to another worker."""
+    soft, hard = settings.CELERY_TASK_SOFT_TIME_LIMIT, settings.CELERY_TASK_TIME_LIMIT
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    errors: list[CheckMessage] = []
+    if soft >= hard:
+        errors.append(
+            Error(
+                f"CELERY_TASK_SOFT_TIME_LIMIT={soft!r} is out of range: it must be below "
+                f"CELERY_TASK_TIME_LIMIT={hard!r}, so that a chunk is interrupted and "
+                "delivered again before its process is killed.",
+                id="gradefreeze.E001",
+            )
+        )
+    if hard >= visibility:
+        errors.append(
+            Error(
+                f"CELERY_TASK_TIME_LIMIT={hard!r} is out of range: it must be below the "
+                f"broker's visibility timeout ({visibility} s), or a chunk still running "
+                "would be delivered to a second worker.",
                 id="gradefreeze.E001",
             )
         )

@@ -115,9 +115,15 @@ FREEZE_LEARNER_CONCURRENCY = env.integer("FREEZE_LEARNER_CONCURRENCY", 50)
 # and requests in flight at once within a chunk.
 FREEZE_PAGE_SIZE = env.integer("FREEZE_PAGE_SIZE", 1000)
 FREEZE_PAGE_CONCURRENCY = env.integer("FREEZE_PAGE_CONCURRENCY", 64)
-# Chunks without progress for this long are taken as lost (a dead worker), not running.
-FREEZE_STALL_SECONDS = env.integer("FREEZE_STALL_SECONDS", 900)
-FREEZE_SCHEDULE_SECONDS = env.integer("FREEZE_SCHEDULE_SECONDS", 300)
+# A running chunk (or course-wide listing) renews its heartbeat this often; one silent
+# for three heartbeats is taken as dead (its worker died), and once nothing else of its
+# round runs or waits in the broker, the periodic task picks the run up.
+FREEZE_HEARTBEAT_SECONDS = env.integer("FREEZE_HEARTBEAT_SECONDS", 10)
+# A chunk delivered more often than this without finishing (it killed its worker, or
+# ran past its time limit, every time) is given up: its learners fail (worker_lost).
+FREEZE_MAX_DELIVERIES = env.integer("FREEZE_MAX_DELIVERIES", 3)
+# How often beat starts the freeze of due runs and picks up the stalled ones.
+FREEZE_SCHEDULE_SECONDS = env.integer("FREEZE_SCHEDULE_SECONDS", 30)
 
 # Celery: with no broker configured, tasks run in-process (the embedded default).
 REDIS_URL = env.text("REDIS_URL")
@@ -138,6 +144,17 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # learner's refresh token and the commit of the new pair loses the learner's grant.
 # A chunk's work is idempotent, so its unacknowledged message delivered again is harmless.
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+# No task holds a worker without end (an LMS that never answers, say): past the soft
+# limit a chunk is interrupted, its transaction rolled back, and it is delivered again;
+# at the hard limit its process is killed.
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 600)
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 660)
+# Redis hands a message not acknowledged after this long to another worker. Celery's
+# default, written here because the hard time limit must stay below it (a chunk still
+# running would otherwise run twice at once). The freeze does not wait for it: a chunk
+# whose worker died is noticed by its heartbeat, and the message Redis gives back an
+# hour later belongs to a round that is over, so it does nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
     "freeze-due-course-runs": {
         "task": "grades.tasks.freeze_due_course_runs",

@@ -18,6 +18,7 @@ from dashboard.api import (
     LearnerRead,
     LearnersRead,
     ListedLearner,
+    Reason,
     Stage,
     course_grade_pages,
     read_course_page,
@@ -30,7 +31,7 @@ from grades import rounds
 from grades.audit import insert_final_grades
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade
-from grades.selectors import frozen_user_ids
+from grades.selectors import frozen_user_ids, population
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,25 @@ def record_failures(grading_status: CourseRunGradingStatus, errors: Mapping[int,
         conflict=("grading_status", "user"),
         update=("stage", "reason", "http_status", "failed_on"),
     )
+
+
+def record_worker_lost(grading_status: CourseRunGradingStatus, user_ids: Iterable[int]) -> int:
+    """A chunk given up (delivered too often without finishing): its learners who are in
+    the population and not frozen fail with worker_lost; returns how many.
+
+    The stage is unexpected: nobody knows how far their reads went before the worker died.
+    """
+    course_run = grading_status.course_run
+    lost = (
+        population(course_run)
+        .filter(id__in=list(user_ids))
+        .exclude(id__in=frozen_user_ids(course_run))
+        .values_list("id", flat=True)
+    )
+    error = EdxRefreshError(Stage.UNEXPECTED, Reason.WORKER_LOST)
+    errors: dict[int, Failure] = dict.fromkeys(lost, error)
+    record_failures(grading_status, errors)
+    return len(errors)
 
 
 def freeze_reads(
@@ -99,7 +119,6 @@ def freeze_users(grading_status: CourseRunGradingStatus, user_ids: list[int]) ->
     """Per-learner mode: read each learner with their own token (many in flight at once),
     then freeze the chunk set-based, recording why each learner not frozen was not."""
     course_run = grading_status.course_run
-    rounds.touch(grading_status)
     users = list(
         get_user_model()
         .objects.filter(id__in=user_ids)
@@ -159,6 +178,11 @@ def _page_learners(grading_status: CourseRunGradingStatus, records: list) -> dic
     }
 
 
+def page_user_ids(grading_status: CourseRunGradingStatus, records: list) -> list[int]:
+    """The platform's learners of a page of the run's grades not yet frozen or failed."""
+    return [learner.user_id for learner in _page_learners(grading_status, records).values()]
+
+
 def freeze_course_page(grading_status: CourseRunGradingStatus, records: list) -> tuple[int, int]:
     """Course-wide mode: freeze the learners of one page of the run's grades.
 
@@ -168,7 +192,6 @@ def freeze_course_page(grading_status: CourseRunGradingStatus, records: list) ->
     cache it, and only learners actively enrolled are frozen.
     """
     course_run = grading_status.course_run
-    rounds.touch(grading_status)
     learners = _page_learners(grading_status, records)
     # Two halves, the second read while the first is written: the read is CPU in this
     # process, the write mostly waiting on the database, so they overlap.

@@ -11,11 +11,11 @@ from courses.models import CourseRun
 from dashboard.failures import Stage
 
 __all__ = [
+    "Chunk",
     "CourseRun",
     "CourseRunGradingStatus",
     "FinalGrade",
     "FinalGradeAudit",
-    "FinishedChunk",
     "FreezeFailure",
 ]
 
@@ -119,16 +119,19 @@ class CourseRunGradingStatus(models.Model):
     completed_on = models.DateTimeField(null=True, blank=True)
     # How this freeze reads the LMS (the run's mode when it started).
     mode = models.CharField(max_length=16, blank=True)
-    # The current round: its number, how it reads the LMS, and its chunks. A chunk that
-    # finishes records a FinishedChunk and bumps chunks_done; the one that makes it
-    # equal to chunks_total, once the round is listed, reconciles.
+    # The current round: its number, how it reads the LMS, and its chunks. A chunk
+    # records its deliveries and heartbeats in its Chunk row; one that finishes bumps
+    # chunks_done, and the one that makes it equal to chunks_total, once the round is
+    # listed, reconciles.
     round = models.PositiveIntegerField(default=0)
     round_mode = models.CharField(max_length=16, blank=True)
     listed = models.BooleanField(default=True, help_text="Every chunk of the round is known.")
     population = models.PositiveIntegerField(default=0)
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
-    progressed_on = models.DateTimeField(null=True, blank=True)
+    round_started_on = models.DateTimeField(null=True, blank=True)
+    # A course-wide round's listing: its last heartbeat (null until it starts).
+    listing_beat_on = models.DateTimeField(null=True, blank=True)
     # A course-wide round has listed every grade page of the run and frozen them all.
     fully_listed = models.BooleanField(default=False)
 
@@ -173,24 +176,29 @@ class FreezeFailure(models.Model):
         return f"{self.user} {self.stage}: {self.reason}"
 
 
-class FinishedChunk(models.Model):
-    """A chunk of a freeze round that has run to its end, recorded once.
+class Chunk(models.Model):
+    """A chunk of a freeze round (a chunk of learners, or a page of a course-wide round),
+    from its first delivery to a worker: how often it was delivered, when it last showed
+    it was alive, and when it finished.
 
-    A chunk delivered twice (its worker died before acknowledging it) finds its row
-    and is not counted again.
+    A chunk is running while its heartbeat is fresh (`rounds.heartbeat_timeout`); one
+    delivered too often without finishing (its worker died each time) is given up.
+    A chunk delivered again after it finished is not counted again.
     """
 
     grading_status = models.ForeignKey(
-        CourseRunGradingStatus, on_delete=models.CASCADE, related_name="finished_chunks"
+        CourseRunGradingStatus, on_delete=models.CASCADE, related_name="chunks"
     )
     round = models.PositiveIntegerField()
     index = models.PositiveIntegerField()
-    finished_on = models.DateTimeField(auto_now_add=True)
+    deliveries = models.PositiveIntegerField(default=0)
+    beat_on = models.DateTimeField(null=True, blank=True)
+    finished_on = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["grading_status", "round", "index"], name="finishedchunk_once"
+                fields=["grading_status", "round", "index"], name="chunk_one_per_round_index"
             ),
         ]
 

@@ -1,9 +1,15 @@
-"""The rounds of a run's freeze: the only code that changes a CourseRunGradingStatus.
+"""The rounds of a run's freeze: the only code that changes a CourseRunGradingStatus
+and its chunks.
 
 One function per transition. A round is named by its grading status and number: a
 chunk of an older round (or of a status reverted since) finds it is no longer
 current and does nothing. Transitions that decide something lock the status row, so
 two of them never interleave for one run.
+
+A round is in flight while any of its chunks (or its course-wide listing) is running,
+which its heartbeat tells, or may still be waiting in the broker's queue. Once none
+is, the chunks left unfinished are lost (their worker died, or the broker lost their
+messages) and the next orchestration starts a new round with who is left.
 """
 
 from dataclasses import dataclass, field
@@ -12,13 +18,17 @@ from datetime import timedelta
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
-from django.db.models.functions import Greatest
+from django.db.models import Count, F, Q
+from django.db.models.functions import Greatest, Now
 from django.utils import timezone
 
 from courses.models import CourseRun
-from grades.models import CourseRunGradingStatus, FinishedChunk
+from grades import broker
+from grades.models import Chunk, CourseRunGradingStatus
 from grades.signals import chunk_finished
+
+# A chunk or listing silent for this many heartbeats is taken as dead.
+HEARTBEATS_MISSED = 3
 
 
 @dataclass(frozen=True)
@@ -44,24 +54,73 @@ def learner_chunks(user_ids: list[int]) -> list[list[int]]:
 # Reading the state
 
 
+def heartbeat_timeout() -> timedelta:
+    """How long a running chunk may go without a heartbeat before it is taken as dead."""
+    return timedelta(seconds=HEARTBEATS_MISSED * settings.FREEZE_HEARTBEAT_SECONDS)
+
+
 def round_finished(grading_status: CourseRunGradingStatus) -> bool:
     """Every chunk of the current round is known and has finished."""
     return grading_status.listed and grading_status.chunks_done >= grading_status.chunks_total
 
 
-def chunks_in_flight(grading_status: CourseRunGradingStatus) -> bool:
-    """Whether chunks of the current round are still running (not finished, not stalled).
+@dataclass(frozen=True)
+class RoundChunks:
+    """Where the chunks of a round stand (by the database's clock)."""
 
-    Tasks run in-process run inside the command that started them: once it is gone
-    (finished or interrupted), none of its chunks is left running anywhere.
+    done: int = 0
+    running: int = 0  # delivered, heartbeat fresh
+    silent: int = 0  # delivered, unfinished, heartbeat stale: its worker died
+    not_started: int = 0  # never delivered: queued, or lost with the broker
+    listing_running: bool = False
+
+
+def round_chunks(grading_status: CourseRunGradingStatus) -> RoundChunks:
+    """Where the chunks of the run's current round stand, from their rows: a chunk
+    has one from its first delivery."""
+    alive = Q(beat_on__gte=Now() - heartbeat_timeout())
+    counts = Chunk.objects.filter(
+        grading_status_id=grading_status.pk, round=grading_status.round
+    ).aggregate(
+        delivered=Count("id"),
+        done=Count("id", filter=Q(finished_on__isnull=False)),
+        running=Count("id", filter=Q(finished_on__isnull=True) & alive),
+    )
+    listing_running = (
+        not grading_status.listed
+        and CourseRunGradingStatus.objects.filter(
+            pk=grading_status.pk, listing_beat_on__gte=Now() - heartbeat_timeout()
+        ).exists()
+    )
+    return RoundChunks(
+        done=counts["done"],
+        running=counts["running"],
+        silent=counts["delivered"] - counts["done"] - counts["running"],
+        not_started=max(grading_status.chunks_total - counts["delivered"], 0),
+        listing_running=listing_running,
+    )
+
+
+def chunks_in_flight(grading_status: CourseRunGradingStatus) -> bool:
+    """Whether chunks of the current round may still finish: one (or the listing) is
+    running, or the broker's queue holds messages that may be the round's.
+
+    A chunk merely queued behind other work is never taken as lost, whatever its wait. A
+    round just started counts as in flight for a heartbeat timeout: its messages are
+    sent once it is committed. Tasks run in-process run inside the command that started
+    them: once it is gone (finished or interrupted), none of its chunks is left anywhere.
     """
     if current_app.conf.task_always_eager:
         return False
     if round_finished(grading_status):
         return False
-    stall = timedelta(seconds=settings.FREEZE_STALL_SECONDS)
-    progressed_on = grading_status.progressed_on
-    return progressed_on is not None and progressed_on > timezone.now() - stall
+    started_on = grading_status.round_started_on
+    if started_on is not None and started_on > timezone.now() - heartbeat_timeout():
+        return True
+    chunks = round_chunks(grading_status)
+    if chunks.running or chunks.listing_running:
+        return True
+    return broker.queue_holds_messages()
 
 
 def current_round(grading_status_id: int, round_number: int) -> CourseRunGradingStatus | None:
@@ -112,7 +171,8 @@ def start_round(
     grading_status.population = population
     grading_status.chunks_total = len(chunks)
     grading_status.chunks_done = 0
-    grading_status.progressed_on = timezone.now()
+    grading_status.round_started_on = timezone.now()
+    grading_status.listing_beat_on = None
     grading_status.save()
     return FreezeRound(grading_status.pk, grading_status.round, round_mode, chunks)
 
@@ -126,16 +186,20 @@ def mark_complete(grading_status: CourseRunGradingStatus, mode: str | None = Non
     grading_status.save(update_fields=["status", "completed_on", "mode"])
 
 
-def touch(grading_status: CourseRunGradingStatus) -> None:
-    """A chunk of the round is working: the round is not stalled."""
-    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(progressed_on=timezone.now())
+def beat_listing(grading_status: CourseRunGradingStatus) -> bool:
+    """The course-wide listing of the round has started, or is still alive; False if the
+    round is no longer current."""
+    updated = CourseRunGradingStatus.objects.filter(
+        pk=grading_status.pk, round=grading_status.round
+    ).update(listing_beat_on=Now())
+    return bool(updated)
 
 
 def page_listed(grading_status: CourseRunGradingStatus, index: int) -> bool:
     """A course-wide round has listed page `index`; False if the round is no longer current."""
     updated = CourseRunGradingStatus.objects.filter(
         pk=grading_status.pk, round=grading_status.round
-    ).update(chunks_total=Greatest(F("chunks_total"), index + 1), progressed_on=timezone.now())
+    ).update(chunks_total=Greatest(F("chunks_total"), index + 1), listing_beat_on=Now())
     return bool(updated)
 
 
@@ -163,6 +227,36 @@ def listing_finished(
     return current
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """A chunk handed to a worker: the how-manieth time, and whether it had finished."""
+
+    chunk_id: int
+    number: int
+    finished: bool
+
+
+def deliver_chunk(
+    grading_status: CourseRunGradingStatus, round_number: int, index: int
+) -> Delivery:
+    """Count a delivery of a chunk and give it its first heartbeat.
+
+    The chunk's row is locked while it is counted, so deliveries that arrive together
+    (a message the broker handed out twice) are each counted once.
+    """
+    with transaction.atomic():
+        chunk, _ = Chunk.objects.select_for_update().get_or_create(
+            grading_status_id=grading_status.pk, round=round_number, index=index
+        )
+        Chunk.objects.filter(pk=chunk.pk).update(deliveries=F("deliveries") + 1, beat_on=Now())
+    return Delivery(chunk.pk, chunk.deliveries + 1, chunk.finished_on is not None)
+
+
+def beat_chunk(chunk_id: int) -> None:
+    """The chunk is still at work."""
+    Chunk.objects.filter(pk=chunk_id, finished_on__isnull=True).update(beat_on=Now())
+
+
 def finish_chunk(grading_status: CourseRunGradingStatus, round_number: int, index: int) -> bool:
     """Record a finished chunk of this round, once; True when the round is then all done.
 
@@ -176,15 +270,16 @@ def finish_chunk(grading_status: CourseRunGradingStatus, round_number: int, inde
         )
         if current is None:
             return False
-        _, first_time = FinishedChunk.objects.get_or_create(
+        chunk, _ = Chunk.objects.get_or_create(
             grading_status=current, round=round_number, index=index
         )
+        first_time = chunk.finished_on is None
         if first_time:
+            Chunk.objects.filter(pk=chunk.pk).update(finished_on=Now())
             current.chunks_done += 1
-            current.progressed_on = timezone.now()
             if current.round_mode == CourseRun.COURSE_WIDE and round_finished(current):
                 current.fully_listed = True
-            current.save(update_fields=["chunks_done", "progressed_on", "fully_listed"])
+            current.save(update_fields=["chunks_done", "fully_listed"])
     if first_time:
         chunk_finished.send(sender=CourseRunGradingStatus, grading_status=current)
     return round_finished(current)

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 from courses.models import CourseRun
 from dashboard.api import enrolled_with_current_grade, staff_client_configured
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
-from grades.rounds import chunks_in_flight, round_finished
+from grades.rounds import RoundChunks, chunks_in_flight, round_chunks, round_finished
 
 
 def population(course_run: CourseRun) -> QuerySet:
@@ -63,6 +63,8 @@ class FreezeStatus:
     chunks_done: int = 0
     chunks_total: int = 0
     mode: str = ""
+    # Where the chunks of the current round stand, while the freeze is pending.
+    chunks: RoundChunks = field(default_factory=RoundChunks)
 
 
 def _state(grading_status: CourseRunGradingStatus | None, left: int) -> FreezeState:
@@ -104,6 +106,7 @@ def freeze_status(course_run: CourseRun) -> FreezeStatus:
         )
         .count()
     )
+    pending = grading_status is not None and not grading_status.is_complete
     return FreezeStatus(
         state=_state(grading_status, left),
         frozen=frozen.count(),
@@ -114,4 +117,5 @@ def freeze_status(course_run: CourseRun) -> FreezeStatus:
         chunks_done=grading_status.chunks_done if grading_status else 0,
         chunks_total=grading_status.chunks_total if grading_status else 0,
         mode=grading_status.mode if grading_status else "",
+        chunks=round_chunks(grading_status) if grading_status and pending else RoundChunks(),
     )

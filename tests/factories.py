@@ -7,7 +7,7 @@ from django.utils import timezone
 from courses.models import Course, CourseRun, Program
 from dashboard.failures import Stage
 from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEnrollment
-from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
+from grades.models import Chunk, CourseRunGradingStatus, FinalGrade, FreezeFailure
 
 
 class ProgramFactory(factory.django.DjangoModelFactory):
@@ -117,7 +117,19 @@ class CourseRunGradingStatusFactory(factory.django.DjangoModelFactory):
     round = 1
     chunks_total = 1
     chunks_done = 1
-    progressed_on = factory.LazyFunction(timezone.now)
+
+
+class ChunkFactory(factory.django.DjangoModelFactory):
+    """A chunk of a round, running: delivered once, its heartbeat fresh."""
+
+    class Meta:
+        model = Chunk
+
+    grading_status = factory.SubFactory(CourseRunGradingStatusFactory)
+    round = factory.SelfAttribute("grading_status.round")
+    index = factory.Sequence(int)
+    deliveries = 1
+    beat_on = factory.LazyFunction(timezone.now)
 
 
 class FreezeFailureFactory(factory.django.DjangoModelFactory):

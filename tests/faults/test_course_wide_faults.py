@@ -7,8 +7,8 @@ another; whatever is lost, a later round lists the run again and skips who is fr
 import pytest
 
 from grades.models import CourseRunGradingStatus
-from sandbox.dataset import DEFAULT_STAFF_CLIENT
 from tests.faults.conftest import (
+    COURSE_WIDE,
     LEARNERS,
     assert_end_state,
     freeze_through_a_restart,
@@ -19,13 +19,6 @@ from tests.faults.conftest import (
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
-COURSE_WIDE = {
-    "FREEZE_MODE": "course_wide",
-    "EDXORG_STAFF_CLIENT_ID": DEFAULT_STAFF_CLIENT["client_id"],
-    "EDXORG_STAFF_CLIENT_SECRET": DEFAULT_STAFF_CLIENT["client_secret"],
-    "FREEZE_PAGE_SIZE": 100,
-    "FREEZE_PAGE_CONCURRENCY": 8,
-}
 KILLS = 3
 
 

@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from tests.factories import CourseRunFactory
+from tests.factories import ChunkFactory, CourseRunFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -70,9 +70,10 @@ def test_complete_refuses_a_run_never_started():
 @pytest.mark.usefixtures("tasks_on_workers")
 def test_complete_refuses_while_chunks_run():
     course_run = CourseRunFactory()
-    CourseRunGradingStatus.objects.create(
-        course_run=course_run, chunks_total=3, chunks_done=1, progressed_on=timezone.now()
+    grading_status = CourseRunGradingStatus.objects.create(
+        course_run=course_run, round=1, chunks_total=3, chunks_done=1
     )
+    ChunkFactory(grading_status=grading_status)
     with pytest.raises(CommandError, match="still has chunks running"):
         call_command("complete_course_run_freeze", course_run.edx_course_key)
     assert CourseRunGradingStatus.objects.get().status == "pending"
@@ -81,9 +82,10 @@ def test_complete_refuses_while_chunks_run():
 @pytest.mark.usefixtures("tasks_on_workers")
 def test_status_while_chunks_run_on_workers_exits_4(capsys):
     course_run = CourseRunFactory()
-    CourseRunGradingStatus.objects.create(
-        course_run=course_run, chunks_total=2, chunks_done=1, progressed_on=timezone.now()
+    grading_status = CourseRunGradingStatus.objects.create(
+        course_run=course_run, round=1, chunks_total=2, chunks_done=1
     )
+    ChunkFactory(grading_status=grading_status)
     with pytest.raises(SystemExit) as exit_status:
         call_command("check_final_grade_freeze_status", course_run.edx_course_key)
     assert exit_status.value.code == 4

@@ -23,6 +23,9 @@ def test_the_defaults_pass(settings):
         ("FREEZE_LEARNER_CONCURRENCY", 0),
         ("EDX_RETRIES", -1),
         ("EDX_REQUEST_TIMEOUT", 0),
+        ("FREEZE_HEARTBEAT_SECONDS", 0),
+        ("FREEZE_MAX_DELIVERIES", 0),
+        ("CELERY_TASK_SOFT_TIME_LIMIT", 0),
     ],
 )
 def test_a_value_out_of_range_fails_the_check_naming_it(settings, setting, value):
@@ -30,6 +33,19 @@ def test_a_value_out_of_range_fails_the_check_naming_it(settings, setting, value
     with pytest.raises(SystemCheckError) as refused:
         call_command("check", tags=["gradefreeze_settings"])
     assert f"{setting}={value!r} is out of range" in str(refused.value)
+
+
+def test_a_soft_time_limit_not_below_the_hard_one_is_refused(settings):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = settings.CELERY_TASK_TIME_LIMIT
+    with pytest.raises(SystemCheckError, match="must be below CELERY_TASK_TIME_LIMIT"):
+        call_command("check", tags=["gradefreeze_settings"])
+
+
+def test_a_hard_time_limit_not_below_the_visibility_timeout_is_refused(settings):
+    settings.CELERY_TASK_SOFT_TIME_LIMIT = 3500
+    settings.CELERY_TASK_TIME_LIMIT = 3600
+    with pytest.raises(SystemCheckError, match="below the broker's visibility timeout"):
+        call_command("check", tags=["gradefreeze_settings"])
 
 
 def test_a_variable_that_does_not_parse_stops_manage_py_in_one_line(tmp_path):

@@ -12,6 +12,7 @@ from grades.api import FreezeState
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
 from sandbox.dataset import generate
 from tests.factories import (
+    ChunkFactory,
     CourseRunFactory,
     CourseRunGradingStatusFactory,
     FinalGradeFactory,
@@ -114,6 +115,7 @@ def test_a_run_never_frozen_has_nothing_to_retry(django_capture_on_commit_callba
 def test_refused_while_chunks_run(grading_status, django_capture_on_commit_callbacks):
     grading_status.chunks_done = 0
     grading_status.save()
+    ChunkFactory(grading_status=grading_status)
     failed = failed_user_ids(grading_status)
     outcome, _, sent = retry(grading_status.course_run, django_capture_on_commit_callbacks)
     assert (outcome, sent) == ("in_progress", [])
@@ -142,6 +144,7 @@ def test_command_refuses_a_run_never_frozen():
 def test_command_refuses_while_chunks_run(grading_status):
     grading_status.chunks_done = 0
     grading_status.save()
+    ChunkFactory(grading_status=grading_status)
     with pytest.raises(CommandError, match="still has chunks running"):
         call_command("retry_failed_final_grades", grading_status.course_run.edx_course_key)
     assert FreezeFailure.objects.count() == 2
@@ -231,7 +234,7 @@ def test_a_retry_of_a_course_wide_run_never_listed_in_full_does_not_complete_it(
     course_run.freeze_mode = CourseRun.COURSE_WIDE
     course_run.save()
     grading_status.mode = grading_status.round_mode = CourseRun.COURSE_WIDE
-    grading_status.progressed_on = timezone.now() - timezone.timedelta(hours=1)
+    grading_status.round_started_on = timezone.now() - timezone.timedelta(hours=1)
     grading_status.save()
     _, freeze_round, _ = retry(course_run, django_capture_on_commit_callbacks)
     rounds.finish_chunk(grading_status, freeze_round.number, 0)

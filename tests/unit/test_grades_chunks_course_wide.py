@@ -11,7 +11,13 @@ from dashboard.models import CachedEnrollment
 from demo.api import seed_course_run, seed_learners
 from grades import api, selectors, tasks
 from grades.api import FreezeState
-from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
+from grades.models import (
+    Chunk,
+    CourseRunGradingStatus,
+    FinalGrade,
+    FinalGradeAudit,
+    FreezeFailure,
+)
 from sandbox.dataset import DEFAULT_STAFF_CLIENT, generate
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("in_process_tasks")]
@@ -203,7 +209,7 @@ def test_a_course_wide_round_cut_short_is_listed_again_and_completes(course_run,
         listed=False,
         chunks_total=1,
         chunks_done=1,
-        progressed_on=timezone.now() - timezone.timedelta(hours=1),
+        round_started_on=timezone.now() - timezone.timedelta(hours=1),
     )
     assert api.freeze_status(course_run).state == FreezeState.STALLED
     status = freeze(course_run)
@@ -260,3 +266,32 @@ def test_text_the_database_cannot_store_fails_that_learner_only(course_run, star
     assert (status.frozen, status.failed) == (3, 1)
     failure = FreezeFailure.objects.get()
     assert (failure.user.username, failure.reason) == ("learner00002", "malformed_response")
+
+
+def test_a_page_given_up_fails_the_learners_of_its_records_who_are_in_the_population(
+    course_run, start_sandbox, settings
+):
+    """Its worker died at each delivery: its learners are known from the page's records,
+    matched by their edX link; who is not the platform's, not actively enrolled, or
+    already frozen is left alone."""
+    dataset = dataset_of(6, revoked=0)
+    platform = copy.deepcopy(dataset)
+    del platform["learners"]["learner00001"]
+    platform["learners"]["learner00002"]["enrollments"][0]["is_active"] = False
+    seed_learners(platform)
+    sandbox = start_sandbox(dataset)
+    records = [learner["grades"][0] for learner in dataset["learners"].values()]
+    grading_status = CourseRunGradingStatus.objects.create(
+        course_run=course_run, round=1, mode=CourseRun.COURSE_WIDE, listed=False, chunks_total=1
+    )
+    Chunk.objects.create(
+        grading_status=grading_status, round=1, index=0, deliveries=settings.FREEZE_MAX_DELIVERIES
+    )
+    frozen = get_user_model().objects.get(username="learner00003")
+    FinalGrade.objects.create(user=frozen, course_run=course_run, grade=1, passed=True, paid=True)
+    outcome = tasks.freeze_course_page.delay(grading_status.pk, 1, 0, records).get()
+    assert outcome == {"frozen": 0, "failed": 3}
+    failed = FreezeFailure.objects.values_list("user__username", "stage", "reason")
+    lost = ("learner00004", "learner00005", "learner00006")
+    assert set(failed) == {(name, "unexpected", "worker_lost") for name in lost}
+    assert sandbox.stats()["requests"] == {}, "a page given up reads nothing"

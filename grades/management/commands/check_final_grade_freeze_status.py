@@ -4,8 +4,9 @@ from typing import Any
 from django.core.management.base import CommandParser
 
 from gradefreeze.commands import OperatorCommand
-from grades.api import FreezeState, freeze_status
+from grades.api import FreezeState, FreezeStatus, freeze_status
 from grades.management.commands._course_run import add_course_key_argument, course_run_from_options
+from grades.rounds import heartbeat_timeout
 
 EXIT_STATUS = {
     FreezeState.COMPLETE: 0,
@@ -14,6 +15,20 @@ EXIT_STATUS = {
     FreezeState.DONE_NOT_MARKED: 5,
     FreezeState.STALLED: 6,
 }
+
+
+def chunk_progress(status: FreezeStatus) -> str:
+    """How many chunks of the round are done, running, waiting, and lost."""
+    chunks = status.chunks
+    parts = [f"{status.chunks_done} of {status.chunks_total} done"]
+    if chunks.running:
+        parts.append(f"{chunks.running} running")
+    if chunks.not_started:
+        parts.append(f"{chunks.not_started} not started")
+    if chunks.silent:
+        silent_for = int(heartbeat_timeout().total_seconds())
+        parts.append(f"{chunks.silent} lost (no heartbeat for {silent_for} s: their worker died)")
+    return ", ".join(parts)
 
 
 class Command(OperatorCommand):
@@ -32,8 +47,8 @@ class Command(OperatorCommand):
         lines = [f"Course run {course_run.edx_course_key}: {status.state}"]
         if status.mode:
             lines.append(f"  mode:    {status.mode.replace('_', '-')}")
-        if status.state == FreezeState.PROCESSING:
-            lines.append(f"  chunks:  {status.chunks_done} of {status.chunks_total} done")
+        if status.state in (FreezeState.PROCESSING, FreezeState.STALLED):
+            lines.append(f"  chunks:  {chunk_progress(status)}")
         lines += [
             f"  frozen:  {status.frozen}",
             f"  failed:  {status.failed}",
