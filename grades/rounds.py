@@ -7,7 +7,7 @@ two of them never interleave for one run.
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -15,9 +15,11 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from courses.models import CourseRun
-from grades.models import CourseRunGradingStatus, FinishedChunk
+from gradefreeze.bulk_writes import insert_rows
+from grades.models import CourseRunGradingStatus, FinishedChunk, FreezeFailure
 from grades.signals import chunk_finished
 
 
@@ -88,9 +90,78 @@ def lock_or_begin(course_run: CourseRun) -> CourseRunGradingStatus:
     ]
 
 
-def discard(course_run: CourseRun) -> None:
-    """Forget the run's freeze state (its failures and finished chunks with it)."""
-    CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
+STATE_FIELDS = (
+    "status",
+    "started_on",
+    "completed_on",
+    "mode",
+    "round",
+    "round_mode",
+    "listed",
+    "population",
+    "chunks_total",
+    "chunks_done",
+    "progressed_on",
+    "fully_listed",
+)
+FAILURE_FIELDS = ("user_id", "stage", "reason", "http_status", "failed_on")
+
+
+def discard(course_run: CourseRun) -> dict | None:
+    """Forget the run's freeze state (its failures and finished chunks with it); returns
+    it as `reinstate` takes it back (JSON), or None if the freeze had not started."""
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    if grading_status is None:
+        return None
+    state = {
+        "course_run_id": course_run.pk,
+        **{name: _json(getattr(grading_status, name)) for name in STATE_FIELDS},
+        "failures": [
+            {name: _json(value) for name, value in zip(FAILURE_FIELDS, row, strict=True)}
+            for row in grading_status.failures.order_by("user_id").values_list(*FAILURE_FIELDS)
+        ],
+    }
+    grading_status.delete()
+    return state
+
+
+def reinstate(state: dict) -> bool:
+    """Put back a freeze state `discard` returned, failures included, unless the run has
+    one again; True if it did. Chunks of its rounds were sent for the discarded status
+    row, so none of them can count for this one."""
+    if CourseRunGradingStatus.objects.filter(course_run_id=state["course_run_id"]).exists():
+        return False
+    datetimes = {"started_on", "completed_on", "progressed_on"}
+    grading_status = CourseRunGradingStatus.objects.create(
+        course_run_id=state["course_run_id"],
+        **{
+            name: parse_datetime(state[name]) if name in datetimes and state[name] else state[name]
+            for name in STATE_FIELDS
+        },
+    )
+    # auto_now_add overrode it on create
+    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(
+        started_on=parse_datetime(state["started_on"])
+    )
+    insert_rows(  # as they were: a model's bulk_create would set failed_on to now
+        FreezeFailure,
+        [
+            {
+                "grading_status": grading_status.pk,
+                "user": failure["user_id"],
+                "stage": failure["stage"],
+                "reason": failure["reason"],
+                "http_status": failure["http_status"],
+                "failed_on": parse_datetime(failure["failed_on"]),
+            }
+            for failure in state["failures"]
+        ],
+    )
+    return True
+
+
+def _json(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def start_round(

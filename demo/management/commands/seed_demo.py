@@ -68,7 +68,7 @@ class Command(OperatorCommand):
             raise CommandError(f"The sandbox cannot serve this demo: {error}") from None
         with transaction.atomic():  # the database is seeded only if the data file is written
             course_run = seed_course_run(course_key, timezone.now() - timedelta(days=1))
-            reverted = revert_freeze(course_run)
+            reverted = revert_freeze(course_run).final_grades
             seeded = seed_learners(dataset)
             try:
                 out.write_text(json.dumps(dataset))
