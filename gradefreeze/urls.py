@@ -1,6 +1,18 @@
-"""URL routes: the Django admin."""
+"""URL routes: the admin, the operators' pages (/ops/), the REST API (/api/) and its schema.
+
+The learner site will own /.
+"""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from grades import rest_urls
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("ops/", include("grades.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include(rest_urls.urlpatterns + rest_urls.not_found)),
+]
