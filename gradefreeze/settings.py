@@ -92,13 +92,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "gradefreeze" / "static"]  # the site's stylesheet
-# WhiteNoise serves what collectstatic gathered (compressed, names hashed); a file the
-# manifest lacks is served under its plain name rather than failing the page.
+# WhiteNoise serves what collectstatic gathered on release (compressed, names hashed).
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
-WHITENOISE_MANIFEST_STRICT = False
 
 # The REST API: staff only, a token (Authorization: Token ...) or the staff session; JSON.
 REST_FRAMEWORK = {
