@@ -5,14 +5,14 @@ The learner site will own /.
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView
 
-from grades import rest_urls
+from grades import rest, rest_urls
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("ops/", include("grades.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("api/docs/", rest.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include(rest_urls.urlpatterns + rest_urls.not_found)),
 ]

@@ -11,10 +11,17 @@ from typing import Any
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework import exceptions, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -90,7 +97,7 @@ def _refused(refused: api.Refused) -> Response:
     )
 
 
-@extend_schema(responses=ERRORS)
+@extend_schema_view(retrieve=extend_schema(responses={200: CourseRunSerializer, **ERRORS}))
 class CourseRunViewSet(viewsets.ReadOnlyModelViewSet):
     """Course runs, each with its freeze status."""
 
@@ -266,7 +273,10 @@ class CourseRunViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
-@extend_schema(responses=ERRORS)
+@extend_schema_view(
+    list=extend_schema(responses={200: RevertSerializer(many=True), **ERRORS}),
+    retrieve=extend_schema(responses={200: RevertSerializer, **ERRORS}),
+)
 class RevertViewSet(viewsets.ReadOnlyModelViewSet):
     """Reverts: what each deleted is archived under it, to be restored."""
 
@@ -299,3 +309,17 @@ class RevertViewSet(viewsets.ReadOnlyModelViewSet):
                 for run in runs
             ]
         )
+
+
+class ApiDocsView(SpectacularSwaggerView):
+    """Swagger UI (from drf-spectacular-sidecar, no CDN), staff only; refusals in JSON."""
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> Response:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code >= 400:
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+            response["Content-Type"] = "application/json"
+        return response

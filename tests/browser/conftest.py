@@ -7,7 +7,6 @@ under var/screenshots/ for a person to look at.
 """
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from django.conf import settings as django_settings
@@ -32,25 +31,6 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 # Playwright's sync API runs an event loop in the test's thread; the ORM calls the tests
 # make between two browser steps are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-
-@pytest.fixture(scope="session")
-def _plain_http() -> Iterator[None]:
-    """Production's HTTPS redirect and secure cookies would keep the browser out of a
-    plain-HTTP live server; the redirect is read when the server starts."""
-    names = ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
-    before = {name: getattr(django_settings, name) for name in names}
-    for name in names:
-        setattr(django_settings, name, False)
-    yield
-    for name, value in before.items():
-        setattr(django_settings, name, value)
-
-
-@pytest.fixture(scope="session")
-def live_server(_plain_http, live_server):
-    """pytest-django's live server, started over plain HTTP."""
-    return live_server
 
 
 @pytest.fixture(scope="session")
