@@ -1,8 +1,11 @@
 import json
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -35,6 +38,11 @@ class Command(OperatorCommand):
             "--force",
             action="store_true",
             help="seed a database that is not the embedded SQLite one (never production)",
+        )
+        parser.add_argument(
+            "--staff-username",
+            default="ops",
+            help="the staff account of the operations pages, given a new password each time",
         )
         parser.add_argument(
             "--out",
@@ -74,12 +82,24 @@ class Command(OperatorCommand):
                 out.write_text(json.dumps(dataset))
             except OSError as error:
                 raise CommandError(f"Cannot write --out {str(out)!r}: {error.strerror}.") from None
+            password = self.staff_account(options["staff_username"])
         self.stdout.write(
             f"Seeded {seeded} learners in {course_run.edx_course_key} "
             f"(freeze date {course_run.freeze_grade_date:%Y-%m-%d %H:%M} UTC, "
             f"{options['revoked']} with revoked tokens); reverted {reverted} earlier final grades; "
             f"sandbox data in {out}."
         )
+        self.stdout.write(f"Staff login: {options['staff_username']} / {password}")
+
+    def staff_account(self, username):
+        """A staff user allowed to act on freezes, with a fresh password (returned)."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+        user.user_permissions.add(Permission.objects.get(codename="freeze_final_grades"))
+        return password
 
     def out_path(self, value):
         if "\0" in value or not value.strip():
