@@ -1,7 +1,7 @@
 """Browser fixtures: Debian's headless Chromium driven by Playwright, against a live server.
 
-Reusable by any page's tests: `browser` (one Chromium for the session), `page` (a fresh
-context per test, downloads accepted), `sign_in` (Django's staff login form) and
+Reusable by any page's tests: `browser` (Chromium for one test), `page` (a fresh
+context, downloads accepted), `sign_in` (Django's staff login form) and
 `signed_in_as` (a session for any user, staff or not), and `screenshot`, which saves
 under var/screenshots/ for a person to look at.
 """
@@ -29,27 +29,21 @@ CHROMIUM_ARGS = [
 SCREENSHOTS = ROOT / "var" / "screenshots"
 
 
-@pytest.fixture(scope="session")
-def browser():
+@pytest.fixture
+def browser(monkeypatch):
+    """Chromium, launched for one test (about a second): Playwright's sync API keeps an
+    event loop in the test's thread while it runs, so Django's synchronous ORM is allowed
+    beside it for that test only (a deploy check run later in a subprocess would refuse
+    the variable that allows it)."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: scripts/setup installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
-    # Playwright's sync API runs an event loop in the test's thread; the ORM calls the
-    # tests make between two browser steps are still synchronous. Only while it runs: a
-    # deploy check in a subprocess refuses this variable.
-    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield chromium
-            chromium.close()
-    finally:
-        if before is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE")
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture

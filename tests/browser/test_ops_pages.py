@@ -107,6 +107,10 @@ def test_a_staff_user_freezes_watches_retries_downloads_reverts_and_restores(
     screenshot(page, "08-run-restored")
     assert list(FinalGrade.objects.order_by("pk").values()) == frozen
 
+    page.goto(f"{live_server.url}/api/docs/")
+    page.wait_for_selector(".swagger-ui .opblock", timeout=30_000)
+    screenshot(page, "10-api-docs")
+
     assert list(FreezeAction.objects.order_by("pk").values_list("action", "actor")) == [
         (action, "staff opsadmin") for action in ("freeze", "retry", "revert", "restore")
     ]
@@ -160,7 +164,7 @@ def test_a_signed_in_user_without_staff_status_is_refused_every_page_and_action(
         assert answer.status == 403, path
     page.goto(f"{live_server.url}/ops/runs/{demo_run.pk}/")
     screenshot(page, "09-non-staff-refused")
-    page.goto(live_server.url + "/ops/")
+    page.goto(live_server.url + "/admin/login/")  # its form sets the CSRF cookie
     token = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
     for path in OPS_ACTIONS:
         answer = page.request.post(
