@@ -54,12 +54,12 @@ def test_gunicorn_serves_the_pages_and_whitenoise_the_static_files(production_en
 
     def answering():
         try:
-            return requests.get(f"{base}/admin/login/", headers=https, timeout=2).ok
-        except requests.ConnectionError:
+            return requests.get(f"{base}/admin/login/", headers=https, timeout=10).ok
+        except requests.RequestException:  # not listening yet, or its workers still booting
             return False
 
     try:
-        wait_until(answering, 30, "gunicorn to answer", gunicorn)
+        wait_until(answering, 60, "gunicorn to answer", gunicorn)
         login = requests.get(f"{base}/admin/login/", headers=https, timeout=5)
         assert "Log in" in login.text
         ops = requests.get(f"{base}/ops/", headers=https, timeout=5, allow_redirects=False)
