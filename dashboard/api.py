@@ -17,6 +17,13 @@ from dashboard.cache import (
     store_learner_reads,
 )
 from dashboard.course_reader import ListedLearner, course_grade_pages, read_course_page
+from dashboard.diagnosis import (
+    CachedRecord,
+    EdxLinkState,
+    cached_records,
+    edx_link_state,
+    read_live,
+)
 from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
 from dashboard.learner_reader import read_learners
 from dashboard.lms_client import staff_client_configured
@@ -25,6 +32,8 @@ from dashboard.token_refresh import EDX_PROVIDER, user_ids_by_edx_username
 
 __all__ = [
     "EDX_PROVIDER",
+    "CachedRecord",
+    "EdxLinkState",
     "UNREAD",
     "EdxJson",
     "EdxRefreshError",
@@ -35,12 +44,15 @@ __all__ = [
     "Reason",
     "Stage",
     "cached_grade_data",
+    "cached_records",
     "check_storable",
     "course_grade_pages",
+    "edx_link_state",
     "enrolled_with_current_grade",
     "learner_error",
     "read_course_page",
     "read_learners",
+    "read_live",
     "refresh_cached_data",
     "staff_client_configured",
     "store_learner_reads",

@@ -9,15 +9,12 @@ endpoint) or the exception's class for unexpected failures.
 """
 
 import contextlib
-import logging
 from collections.abc import Iterator
 from enum import StrEnum
 
 import requests
 import urllib3
 from django.db import models
-
-log = logging.getLogger(__name__)
 
 
 class Stage(models.TextChoices):
@@ -50,11 +47,14 @@ class Reason(StrEnum):
 class EdxRefreshError(Exception):
     """The learner's edX data could not be read or refreshed; says at which stage and why."""
 
-    def __init__(self, stage: str, reason: str, http_status: int | None = None) -> None:
+    def __init__(
+        self, stage: str, reason: str, http_status: int | None = None, during: str = ""
+    ) -> None:
         super().__init__(f"{stage}: {reason}" + (f" (HTTP {http_status})" if http_status else ""))
         self.stage = stage
         self.reason = reason
         self.http_status = http_status
+        self.during = during or stage  # where an unexpected failure happened
 
 
 @contextlib.contextmanager
@@ -86,9 +86,10 @@ def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
 def learner_error(error: Exception, stage: str = Stage.CACHE_REFRESH) -> EdxRefreshError:
     """An exception raised while reading one learner, as the failure recorded for them.
 
-    LMS faults become EdxRefreshError of `stage`; anything else is a bug, logged at
-    ERROR level (which Sentry reports) and recorded as unexpected, so that one
-    learner's bug does not stop the others.
+    LMS faults become EdxRefreshError of `stage`; anything else is a bug, recorded as
+    unexpected (with the bug as its cause and the stage it happened `during`) so that
+    one learner's bug does not stop the others; the chunk reports its bugs to Sentry,
+    once per kind.
     """
     if isinstance(error, EdxRefreshError):
         return error
@@ -98,5 +99,6 @@ def learner_error(error: Exception, stage: str = Stage.CACHE_REFRESH) -> EdxRefr
     except EdxRefreshError as refresh_error:
         return refresh_error
     except Exception:
-        log.error("unexpected error reading a learner from edX", exc_info=error)
-        return EdxRefreshError(Stage.UNEXPECTED, type(error).__name__)
+        unexpected = EdxRefreshError(Stage.UNEXPECTED, type(error).__name__, during=stage)
+        unexpected.__cause__ = error
+        return unexpected

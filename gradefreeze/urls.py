@@ -1,6 +1,18 @@
-"""URL routes: the Django admin."""
+"""URL routes: the admin, the operators' pages (/ops/), the REST API (/api/) and its schema.
+
+The learner site will own /.
+"""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView
 
-urlpatterns = [path("admin/", admin.site.urls)]
+from grades import rest, rest_urls
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("ops/", include("grades.urls")),
+    path("api/schema/", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("api/docs/", rest.ApiDocsView.as_view(url_name="schema"), name="api-docs"),
+    path("api/", include(rest_urls.urlpatterns + rest_urls.not_found)),
+]

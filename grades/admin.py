@@ -7,7 +7,14 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from courses.models import CourseRun
-from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
+from grades.models import (
+    CourseRunGradingStatus,
+    FinalGrade,
+    FinalGradeAudit,
+    FinalGradeRevert,
+    FreezeAction,
+    FreezeFailure,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -71,3 +78,17 @@ class FinalGradeAuditAdmin(ReadOnlyAdmin):
     list_display = ["acted_on", "action", "final_grade_id", "user_id", "course_run_id", "actor"]
     list_filter = ["action"]
     search_fields = ["actor", "=user_id", "=course_run_id", "=final_grade_id"]
+
+
+@admin.register(FinalGradeRevert)
+class FinalGradeRevertAdmin(ReadOnlyAdmin):
+    list_display = ["id", "reverted_on", "actor", "restored_on", "restored_by"]
+    search_fields = ["actor", "=id"]
+
+
+@admin.register(FreezeAction)
+class FreezeActionAdmin(ReadOnlyAdmin):
+    list_display = ["acted_on", "course_run", "action", "actor", "detail"]
+    list_filter = ["action"]
+    list_select_related = ["course_run"]
+    search_fields = ["actor", "course_run__edx_course_key"]

@@ -8,6 +8,7 @@ is left. `grades.rounds` keeps the rounds' state, `grades.chunks` does a chunk's
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import User
@@ -17,8 +18,15 @@ from courses.api import CourseRunError, check_freeze_date_passed
 from courses.models import CourseRun
 from dashboard.api import cached_grade_data, refresh_cached_data
 from grades import rounds
-from grades.audit import insert_final_grades
-from grades.models import FinalGrade
+from grades.audit import (
+    RestoreRefused,
+    archive_and_delete,
+    current_actor,
+    insert_final_grades,
+    record_action,
+    restore_archived,
+)
+from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeRevert, FreezeAction
 from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade
 from grades.rounds import FreezeRound
 from grades.selectors import (
@@ -38,13 +46,21 @@ __all__ = [
     "FreezeState",
     "FreezeStatus",
     "Outcome",
+    "Refused",
+    "RevertDone",
+    "complete_by_hand",
     "complete_course_run_freeze",
     "freeze_course_run",
     "freeze_status",
     "freeze_user_final_grade",
     "get_final_grade",
+    "restore_revert",
+    "retry_failed",
     "retry_failed_learners",
+    "revert_course_run",
     "revert_freeze",
+    "revert_plan",
+    "start_freeze",
     "store_final_grade",
 ]
 
@@ -61,6 +77,8 @@ class Outcome(StrEnum):
     COMPLETED = "completed"  # marked complete now
     DISPATCHED = "dispatched"  # a round sent
     NOTHING_FAILED = "nothing_failed"
+    NOTHING_TO_REVERT = "nothing_to_revert"
+    NOT_RESTORABLE = "not_restorable"  # restored already, or learners frozen again since
 
 
 def get_final_grade(user: User, course_run: CourseRun) -> FinalGradeValues:
@@ -146,12 +164,41 @@ def complete_course_run_freeze(course_run: CourseRun) -> Outcome:
         return Outcome.COMPLETED
 
 
-def revert_freeze(course_run: CourseRun) -> int:
-    """Delete the run's final grades (each delete audited) and its grading status, together."""
+@dataclass(frozen=True)
+class RevertDone:
+    """What a revert of a run deleted (or, planned, would delete), and its revert id."""
+
+    final_grades: int
+    statuses: int
+    failures: int
+    revert_id: int | None = None
+
+
+def revert_plan(course_run: CourseRun) -> RevertDone:
+    """What reverting the run would delete; writes nothing."""
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    return RevertDone(
+        final_grades=FinalGrade.objects.filter(course_run=course_run).count(),
+        statuses=int(grading_status is not None),
+        failures=grading_status.failures.count() if grading_status else 0,
+    )
+
+
+def revert_freeze(course_run: CourseRun) -> RevertDone:
+    """Delete the run's final grades and its grading status (with its failures), together,
+    all archived under one revert (each final grade's delete audited) that
+    `restore_revert` puts back. No revert is made when there is nothing to delete."""
     with transaction.atomic():
-        deleted, _ = FinalGrade.objects.filter(course_run=course_run).delete()
-        rounds.discard(course_run)
-    return deleted
+        plan = revert_plan(course_run)
+        if not plan.final_grades and not plan.statuses:
+            return plan
+        revert = FinalGradeRevert.objects.create(actor=current_actor())
+        archive_and_delete(FinalGrade.objects.filter(course_run=course_run), revert)
+        state = rounds.discard(course_run)
+        if state is not None:
+            revert.grading_statuses = [state]
+            revert.save(update_fields=["grading_statuses"])
+    return RevertDone(plan.final_grades, plan.statuses, plan.failures, revert.pk)
 
 
 def retry_failed_learners(
@@ -188,3 +235,135 @@ def retry_failed_learners(
         )
         transaction.on_commit(lambda: send_chunks(freeze_round))
     return Outcome.DISPATCHED, freeze_round
+
+
+# What operators ask for, from a page, the API or a command: each refuses as the
+# commands do (Refused, with the message they print), and records who did it.
+
+
+class Refused(Exception):
+    """The freeze refuses this request as the run stands; the message says why and what
+    to do. Nothing was written."""
+
+    def __init__(self, message: str, outcome: Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
+
+
+def _still_running(key: str) -> Refused:
+    return Refused(
+        f"The freeze of {key} still has chunks running: wait, "
+        "or see check_final_grade_freeze_status.",
+        Outcome.IN_PROGRESS,
+    )
+
+
+def _not_started(key: str) -> Refused:
+    return Refused(
+        f"The freeze of {key} has not started: run freeze_final_grades.", Outcome.NOT_STARTED
+    )
+
+
+def start_freeze(course_run: CourseRun, submit: Callable[[CourseRun], None]) -> None:
+    """Check that the run can be frozen now and hand it to `submit` (the orchestrator
+    task); refused when its freeze date has not passed, it is complete, or its chunks
+    are running."""
+    key = course_run.edx_course_key
+    try:
+        check_freeze_date_passed(course_run)
+    except CourseRunError as error:
+        raise Refused(str(error), Outcome.NOT_DUE) from None
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    if grading_status is not None and grading_status.is_complete:
+        raise Refused(
+            f"Final grades of {key} are already frozen "
+            f"(complete since {grading_status.completed_on:%Y-%m-%d %H:%M} UTC).",
+            Outcome.COMPLETE,
+        )
+    if grading_status is not None and rounds.chunks_in_flight(grading_status):
+        raise Refused(
+            f"The freeze of {key} is already being processed "
+            f"({grading_status.chunks_done} of {grading_status.chunks_total} chunks done): "
+            "see check_final_grade_freeze_status.",
+            Outcome.IN_PROGRESS,
+        )
+    record_action(course_run, FreezeAction.FREEZE)
+    submit(course_run)
+
+
+def retry_failed(course_run: CourseRun, send_chunks: SendChunks) -> FreezeRound:
+    """retry_failed_learners for an operator: refused unless a round of failed learners
+    was sent."""
+    key = course_run.edx_course_key
+    outcome, freeze_round = retry_failed_learners(course_run, send_chunks)
+    if outcome == Outcome.NOT_STARTED:
+        raise _not_started(key)
+    if outcome == Outcome.NOT_DUE:
+        raise Refused(
+            f"The freeze grade date of {key} is unset or in the future: nothing to retry now.",
+            outcome,
+        )
+    if outcome == Outcome.IN_PROGRESS:
+        raise _still_running(key)
+    if outcome == Outcome.NOTHING_FAILED or freeze_round is None:
+        raise Refused(f"No learner of {key} is recorded as failed; nothing changed.", outcome)
+    learners = sum(len(chunk) for chunk in freeze_round.chunks)
+    record_action(course_run, FreezeAction.RETRY, f"{learners} failed learners")
+    return freeze_round
+
+
+def complete_by_hand(course_run: CourseRun) -> int:
+    """complete_course_run_freeze for an operator; returns how many learners were left."""
+    key = course_run.edx_course_key
+    outcome = complete_course_run_freeze(course_run)
+    if outcome == Outcome.NOT_STARTED:
+        raise _not_started(key)
+    if outcome == Outcome.IN_PROGRESS:
+        raise _still_running(key)
+    if outcome == Outcome.COMPLETE:
+        raise Refused(f"The freeze of {key} was already complete; nothing changed.", outcome)
+    left = freeze_status(course_run).left
+    record_action(course_run, FreezeAction.COMPLETE, f"{left} learners left unfrozen")
+    return left
+
+
+def revert_course_run(course_run: CourseRun) -> RevertDone:
+    """revert_freeze for an operator: refused while chunks run (they would write grades
+    into a run being reverted) and when there is nothing to revert."""
+    key = course_run.edx_course_key
+    with transaction.atomic():
+        grading_status = rounds.lock(course_run)
+        if grading_status is not None and rounds.chunks_in_flight(grading_status):
+            raise _still_running(key)
+        done = revert_freeze(course_run)
+        if done.revert_id is None:
+            raise Refused(
+                f"{key} has no final grade and no freeze to revert; nothing changed.",
+                Outcome.NOTHING_TO_REVERT,
+            )
+        record_action(
+            course_run,
+            FreezeAction.REVERT,
+            f"revert {done.revert_id}: {done.final_grades} final grades archived",
+        )
+    return done
+
+
+def restore_revert(revert: FinalGradeRevert) -> list[CourseRun]:
+    """Put back the final grades a revert archived, and the freeze state it discarded
+    where the run has none since; returns the runs restored.
+
+    Refused when it was restored already or a learner has been frozen again since.
+    """
+    with transaction.atomic():
+        try:
+            course_run_ids = restore_archived(revert)
+        except RestoreRefused as error:
+            raise Refused(str(error), Outcome.NOT_RESTORABLE) from None
+        for state in revert.grading_statuses:
+            rounds.reinstate(state)
+            course_run_ids = sorted({*course_run_ids, state["course_run_id"]})
+        course_runs = list(CourseRun.objects.filter(pk__in=course_run_ids).order_by("pk"))
+        for course_run in course_runs:
+            record_action(course_run, FreezeAction.RESTORE, f"revert {revert.pk}")
+    return course_runs

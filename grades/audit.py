@@ -1,9 +1,11 @@
-"""The audit of final grades: every create, change and delete is recorded with its actor.
+"""The audit of final grades: every create, change, delete and restore is recorded with
+its actor; every delete is archived under a revert, which can be restored.
 
-Signals cover saves; FinalGrade's `delete()` audits itself, and its queryset audits
-its own `delete()` (the runbook's revert typed in a shell), `update()`,
-`bulk_update()` and `bulk_create()`. Raw SQL is not seen. Code that acts for someone names them with
-`acting_as`; otherwise the actor is the process (command and OS user).
+Signals cover saves; FinalGrade's `delete()` and its queryset's `delete()` (the
+runbook's revert typed in a shell) archive and audit every row they delete, set-based;
+`update()`, `bulk_update()` and `bulk_create()` audit themselves. Raw SQL is not seen.
+Code that acts for someone names them with `acting_as`; otherwise the actor is the
+process (command and OS user). `record_action` keeps who did what to a run's freeze.
 """
 
 import contextlib
@@ -21,7 +23,13 @@ from django.utils import timezone
 
 from courses.models import CourseRun
 from gradefreeze.bulk_writes import insert_rows
-from grades.models import FinalGrade, FinalGradeAudit
+from grades.models import (
+    ArchivedFinalGrade,
+    FinalGrade,
+    FinalGradeAudit,
+    FinalGradeRevert,
+    FreezeAction,
+)
 from grades.policy import FinalGradeValues
 
 _actor: ContextVar[str | None] = ContextVar("final_grade_actor", default=None)
@@ -29,6 +37,7 @@ _actor: ContextVar[str | None] = ContextVar("final_grade_actor", default=None)
 
 @contextlib.contextmanager
 def acting_as(actor: str) -> Iterator[None]:
+    """Everything audited inside is recorded as done by `actor` (e.g. a staff user)."""
     token = _actor.set(actor)
     try:
         yield
@@ -95,9 +104,11 @@ def audit_save(sender: type, instance: FinalGrade, created: bool, **kwargs: Any)
     audit_row(action, instance, before, after).save()
 
 
-def audit_deleted(final_grade: FinalGrade) -> None:
-    """Record the deletion of one final grade (its model's delete() calls this first)."""
-    audit_row(FinalGradeAudit.DELETED, final_grade, snapshot(final_grade), None).save()
+def record_action(course_run: CourseRun, action: str, detail: str = "") -> FreezeAction:
+    """Record that the current actor did `action` (a FreezeAction choice) to the run."""
+    return FreezeAction.objects.create(
+        course_run=course_run, action=action, actor=current_actor(), detail=detail[:255]
+    )
 
 
 def audited_update(
@@ -168,20 +179,47 @@ def insert_final_grades(course_run: CourseRun, values: Mapping[int, FinalGradeVa
 
 
 DELETE_BATCH = 10_000
+ARCHIVED = ("id", "user_id", "course_run_id", *AUDITED, "created_on", "updated_on")
 
 
 def audited_delete(queryset: models.QuerySet) -> tuple[int, dict[str, int]]:
-    """Delete these final grades, auditing each deleted row; set-based, all or nothing.
+    """A queryset delete of final grades: archived under a new revert and audited (none
+    when nothing matches); see archive_and_delete."""
+    if not queryset.exists():
+        return 0, {}
+    with transaction.atomic(using=queryset.db):
+        revert = FinalGradeRevert.objects.using(queryset.db).create(actor=current_actor())
+        return archive_and_delete(queryset, revert)
+
+
+def archive_and_delete(
+    queryset: models.QuerySet, revert: FinalGradeRevert
+) -> tuple[int, dict[str, int]]:
+    """Delete these final grades, archiving every column of each under `revert` and
+    auditing each deletion; set-based, all or nothing.
 
     The deletes go through Django's own queryset delete (FinalGrade has no delete
     signals, so with nothing pointing at it Django deletes in one statement per batch;
     a model that comes to point at it is cascaded or protected as its foreign key says).
     """
     with transaction.atomic(using=queryset.db):
-        rows = list(
-            queryset.select_for_update().values_list("id", "user_id", "course_run_id", *AUDITED)
-        )
+        rows = list(queryset.select_for_update().values_list(*ARCHIVED))
         now, actor = timezone.now(), current_actor()
+        insert_rows(
+            ArchivedFinalGrade,
+            [
+                {
+                    "revert": revert.pk,
+                    "final_grade_id": final_grade_id,
+                    "user_id": user_id,
+                    "course_run_id": course_run_id,
+                    **_values(values),
+                    "created_on": created_on,
+                    "updated_on": updated_on,
+                }
+                for final_grade_id, user_id, course_run_id, *values, created_on, updated_on in rows
+            ],
+        )
         insert_rows(
             FinalGradeAudit,
             [
@@ -194,8 +232,9 @@ def audited_delete(queryset: models.QuerySet) -> tuple[int, dict[str, int]]:
                     "acted_on": now,
                     "before": _values(values),
                     "after": None,
+                    "revert": revert.pk,
                 }
-                for final_grade_id, user_id, course_run_id, *values in rows
+                for final_grade_id, user_id, course_run_id, *values, _, _ in rows
             ],
         )
         deleted: dict[str, int] = {}
@@ -206,3 +245,84 @@ def audited_delete(queryset: models.QuerySet) -> tuple[int, dict[str, int]]:
             for label, count in by_model.items():
                 deleted[label] = deleted.get(label, 0) + count
     return sum(deleted.values()), deleted
+
+
+class RestoreRefused(Exception):
+    """A revert that cannot be restored; says why. Nothing was written."""
+
+
+def restore_archived(revert: FinalGradeRevert) -> list[int]:
+    """Put the final grades archived under `revert` back exactly (same id, values and
+    dates), a `restored` audit row each; returns the ids of their course runs.
+
+    Refused when the revert was restored already or a learner has a final grade in the
+    run again (frozen since): one learner can have only one.
+    """
+    with transaction.atomic():
+        revert = FinalGradeRevert.objects.select_for_update().get(pk=revert.pk)
+        if revert.restored_on is not None:
+            raise RestoreRefused(
+                f"Revert {revert.pk} was already restored on "
+                f"{revert.restored_on:%Y-%m-%d %H:%M} UTC by {revert.restored_by}."
+            )
+        archived = ArchivedFinalGrade.objects.filter(revert=revert)
+        frozen_again = FinalGrade.objects.filter(
+            models.Exists(
+                archived.filter(
+                    user_id=models.OuterRef("user_id"),
+                    course_run_id=models.OuterRef("course_run_id"),
+                )
+            )
+        )
+        again = frozen_again.count()
+        if again:
+            raise RestoreRefused(
+                f"{again} learner(s) of revert {revert.pk} have been frozen again since "
+                "(e.g. user id "
+                f"{frozen_again.order_by('user_id').values_list('user_id', flat=True).first()}): "
+                "revert those final grades first to restore this one."
+            )
+        fields = (
+            "final_grade_id",
+            "user_id",
+            "course_run_id",
+            *AUDITED,
+            "created_on",
+            "updated_on",
+        )
+        rows = list(archived.order_by("final_grade_id").values_list(*fields))
+        insert_rows(
+            FinalGrade,
+            [
+                {
+                    "id": final_grade_id,
+                    "user": user_id,
+                    "course_run": course_run_id,
+                    **_values(values),
+                    "created_on": created_on,
+                    "updated_on": updated_on,
+                }
+                for final_grade_id, user_id, course_run_id, *values, created_on, updated_on in rows
+            ],
+        )
+        now, actor = timezone.now(), current_actor()
+        insert_rows(
+            FinalGradeAudit,
+            [
+                {
+                    "final_grade_id": final_grade_id,
+                    "user_id": user_id,
+                    "course_run_id": course_run_id,
+                    "action": FinalGradeAudit.RESTORED,
+                    "actor": actor,
+                    "acted_on": now,
+                    "before": None,
+                    "after": _values(values),
+                    "revert": revert.pk,
+                }
+                for final_grade_id, user_id, course_run_id, *values, _, _ in rows
+            ],
+        )
+        revert.restored_on, revert.restored_by = now, actor
+        revert.save(update_fields=["restored_on", "restored_by"])
+        return sorted({row[2] for row in rows})

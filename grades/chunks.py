@@ -27,6 +27,7 @@ from dashboard.api import (
     user_ids_by_edx_username,
 )
 from gradefreeze.bulk_writes import insert_rows
+from gradefreeze.sentry import report_unexpected
 from grades import rounds
 from grades.audit import insert_final_grades
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
@@ -93,6 +94,10 @@ def freeze_reads(
     course_run = grading_status.course_run
     errors: dict[int, Failure] = dict(read.errors)
     values: dict[int, FinalGradeValues] = {}
+    bugs: dict[str, list[BaseException]] = {}  # by the stage they happened at
+    for error in read.errors.values():
+        if error.stage == Stage.UNEXPECTED and error.__cause__ is not None:
+            bugs.setdefault(error.during, []).append(error.__cause__)
     for user_id, learner in read.reads.items():
         grade_data = learner.grades[course_run.pk]
         try:
@@ -105,9 +110,15 @@ def freeze_reads(
         except FinalGradeError as error:
             errors[user_id] = error
         except Exception as error:  # one learner's bug must not stop the others
-            # Logged at ERROR level, which Sentry's logging integration reports.
-            log.exception("unexpected failure freezing user %s in %s", user_id, course_run)
+            bugs.setdefault(Stage.COMPUTATION, []).append(error)
             errors[user_id] = EdxRefreshError(Stage.UNEXPECTED, type(error).__name__)
+    for stage, raised in bugs.items():
+        report_unexpected(
+            "unexpected failure at %s of %d learner(s) in a chunk of %s: %s",
+            (stage, len(raised), course_run.edx_course_key, type(raised[0]).__name__),
+            raised[0],
+            {"course_run": course_run.edx_course_key, "stage": str(stage)},
+        )
     with transaction.atomic():
         store_learner_reads([*read.reads.values(), *cache_only])
         frozen = insert_final_grades(course_run, values)

@@ -12,10 +12,13 @@ from dashboard.failures import Stage
 
 __all__ = [
     "Chunk",
+    "ArchivedFinalGrade",
     "CourseRun",
     "CourseRunGradingStatus",
     "FinalGrade",
     "FinalGradeAudit",
+    "FinalGradeRevert",
+    "FreezeAction",
     "FreezeFailure",
 ]
 
@@ -73,6 +76,12 @@ class FinalGrade(models.Model):
     objects = FinalGradeQuerySet.as_manager()
 
     class Meta:
+        permissions = [
+            (
+                "freeze_final_grades",
+                "Can freeze, retry, complete, revert and restore the final grades of a run",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "course_run"], name="finalgrade_one_per_user_course_run"
@@ -90,13 +99,12 @@ class FinalGrade(models.Model):
             super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
-        # Audited here rather than by a delete signal: a model with delete signals makes
-        # every queryset delete() fetch and signal row by row (minutes for a revert).
-        from grades.audit import audit_deleted
-
-        with transaction.atomic():
-            audit_deleted(self)
-            return super().delete(*args, **kwargs)
+        # Archived and audited as a queryset delete is, rather than by a delete signal: a
+        # model with delete signals makes every queryset delete() fetch and signal row by
+        # row (minutes for a revert).
+        deleted = FinalGrade.objects.filter(pk=self.pk).delete()
+        self.pk = None
+        return deleted
 
 
 class CourseRunGradingStatus(models.Model):
@@ -206,13 +214,74 @@ class Chunk(models.Model):
         return f"round {self.round} chunk {self.index} of {self.grading_status}"
 
 
+class FinalGradeRevert(models.Model):
+    """A delete of final grades, every row of which is archived under it to be restored.
+
+    Whatever deletes final grades (the revert command, a page, the runbook's shell line)
+    makes one. `grading_statuses` keeps the runs' grading statuses and failures the
+    revert discarded, when it did (the command and the pages do; the shell line that
+    deletes a status does not).
+    """
+
+    reverted_on = models.DateTimeField(auto_now_add=True)
+    actor = models.CharField(max_length=255)
+    grading_statuses = models.JSONField(default=list, blank=True)
+    restored_on = models.DateTimeField(null=True, blank=True)
+    restored_by = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(restored_on__isnull=True, restored_by="")
+                | Q(restored_on__isnull=False) & ~Q(restored_by=""),
+                name="finalgraderevert_restored_by_iff_restored",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"revert {self.pk} by {self.actor}"
+
+
+class ArchivedFinalGrade(models.Model):
+    """A final grade as it was when a revert deleted it: every column, to put it back."""
+
+    revert = models.ForeignKey(
+        FinalGradeRevert, on_delete=models.PROTECT, related_name="final_grades"
+    )
+    final_grade_id = models.BigIntegerField()
+    user_id = models.BigIntegerField(db_index=True)
+    course_run_id = models.BigIntegerField(db_index=True)
+    grade = models.FloatField()
+    passed = models.BooleanField()
+    paid = models.BooleanField()
+    created_on = models.DateTimeField()
+    updated_on = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["revert", "final_grade_id"], name="archivedfinalgrade_once_per_revert"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"final grade {self.final_grade_id} of revert {self.revert_id}"
+
+
 class FinalGradeAudit(models.Model):
-    """Every create, change and delete of a FinalGrade: who or what, when, before and after."""
+    """Every create, change, delete and restore of a FinalGrade: who or what, when, before
+    and after; a delete or restore names its revert."""
 
     CREATED = "created"
     CHANGED = "changed"
     DELETED = "deleted"
-    ACTION_CHOICES = [(CREATED, "created"), (CHANGED, "changed"), (DELETED, "deleted")]
+    RESTORED = "restored"
+    ACTION_CHOICES = [
+        (CREATED, "created"),
+        (CHANGED, "changed"),
+        (DELETED, "deleted"),
+        (RESTORED, "restored"),
+    ]
 
     final_grade_id = models.BigIntegerField(db_index=True)
     user_id = models.BigIntegerField(db_index=True)
@@ -222,6 +291,41 @@ class FinalGradeAudit(models.Model):
     acted_on = models.DateTimeField(auto_now_add=True)
     before = models.JSONField(null=True, blank=True)
     after = models.JSONField(null=True, blank=True)
+    revert = models.ForeignKey(
+        FinalGradeRevert, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"{self.action} final grade {self.final_grade_id} by {self.actor}"
+
+
+class FreezeAction(models.Model):
+    """What someone did to a run's freeze (from a page, the API or a command), and by whom.
+
+    The final grades' own audit says what changed in each row; this says who started a
+    freeze or a retry, completed one by hand, reverted or restored.
+    """
+
+    FREEZE = "freeze"
+    RETRY = "retry"
+    COMPLETE = "complete"
+    REVERT = "revert"
+    RESTORE = "restore"
+    ACTION_CHOICES = [
+        (FREEZE, "started a freeze"),
+        (RETRY, "retried failed learners"),
+        (COMPLETE, "completed by hand"),
+        (REVERT, "reverted"),
+        (RESTORE, "restored"),
+    ]
+
+    course_run = models.ForeignKey(
+        CourseRun, on_delete=models.PROTECT, related_name="freeze_actions"
+    )
+    action = models.CharField(max_length=16, choices=ACTION_CHOICES)
+    actor = models.CharField(max_length=255)
+    acted_on = models.DateTimeField(auto_now_add=True)
+    detail = models.CharField(max_length=255, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.get_action_display()} {self.course_run}"

@@ -88,3 +88,33 @@ def compute_final_grade(
         passed=certificate.get("status") == DOWNLOADABLE,
         paid=paid_mode(certificate.get("certificate_type")),
     )
+
+
+def explain_final_grade(
+    has_exam: bool, current_grade: Any, certificate: Any, enrollment: Any
+) -> list[str]:
+    """Which policy applies and why it gives what it gives, in an operator's words."""
+    mode = (enrollment or {}).get("mode") if isinstance(enrollment, dict) else None
+    percent = current_grade.get("percent") if isinstance(current_grade, dict) else None
+    lines = [f"grade: edX's percent {percent!r} -> {parse_percent(percent):.4f}"]
+    if has_exam:
+        passed = current_grade.get("passed") if isinstance(current_grade, dict) else None
+        lines.append("policy: course with a proctored exam")
+        lines.append(f"passed: edX's passed is {passed!r}")
+        lines.append(f"paid: enrollment mode {mode!r} {'is' if paid_mode(mode) else 'is not'} paid")
+        return lines
+    lines.append("policy: course without an exam (certificate)")
+    if not isinstance(certificate, dict):
+        lines.append("passed: no certificate, so not passed")
+        lines.append(
+            f"paid: no certificate, so by the enrollment mode {mode!r}: "
+            f"{'paid' if paid_mode(mode) else 'not paid'}"
+        )
+        return lines
+    status, kind = certificate.get("status"), certificate.get("certificate_type")
+    lines.append(
+        f"passed: certificate status {status!r} "
+        f"{'is' if status == DOWNLOADABLE else 'is not'} {DOWNLOADABLE!r}"
+    )
+    lines.append(f"paid: certificate type {kind!r} {'is' if paid_mode(kind) else 'is not'} paid")
+    return lines

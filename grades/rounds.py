@@ -13,18 +13,21 @@ messages) and the next orchestration starts a new round with who is left.
 """
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Greatest, Now
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from courses.models import CourseRun
+from gradefreeze.bulk_writes import insert_rows
 from grades import broker
-from grades.models import Chunk, CourseRunGradingStatus
+from grades.models import Chunk, CourseRunGradingStatus, FreezeFailure
 from grades.signals import chunk_finished
 
 # A chunk or listing silent for this many heartbeats is taken as dead.
@@ -147,9 +150,83 @@ def lock_or_begin(course_run: CourseRun) -> CourseRunGradingStatus:
     ]
 
 
-def discard(course_run: CourseRun) -> None:
-    """Forget the run's freeze state (its failures and finished chunks with it)."""
-    CourseRunGradingStatus.objects.filter(course_run=course_run).delete()
+# A freeze's state as `discard` keeps it: every field of its status but its keys.
+STATE_FIELDS = tuple(
+    field.name
+    for field in CourseRunGradingStatus._meta.concrete_fields
+    if field.name not in ("id", "course_run")
+)
+DATETIME_FIELDS = frozenset(
+    field.name
+    for field in CourseRunGradingStatus._meta.concrete_fields
+    if isinstance(field, models.DateTimeField)
+)
+FAILURE_FIELDS = ("user_id", "stage", "reason", "http_status", "failed_on")
+
+
+def discard(course_run: CourseRun) -> dict | None:
+    """Forget the run's freeze state (its failures and finished chunks with it); returns
+    it as `reinstate` takes it back (JSON), or None if the freeze had not started."""
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    if grading_status is None:
+        return None
+    state = {
+        "course_run_id": course_run.pk,
+        **{name: _json(getattr(grading_status, name)) for name in STATE_FIELDS},
+        "failures": [
+            {name: _json(value) for name, value in zip(FAILURE_FIELDS, row, strict=True)}
+            for row in grading_status.failures.order_by("user_id").values_list(*FAILURE_FIELDS)
+        ],
+    }
+    grading_status.delete()
+    return state
+
+
+def reinstate(state: dict) -> bool:
+    """Put back a freeze state `discard` returned, failures included, unless the run has
+    one again; True if it did. Chunks of its rounds were sent for the discarded status
+    row, so none of them can count for this one."""
+    if CourseRunGradingStatus.objects.filter(course_run_id=state["course_run_id"]).exists():
+        return False
+    grading_status = CourseRunGradingStatus.objects.create(
+        course_run_id=state["course_run_id"],
+        **{
+            name: parse_datetime(state[name])
+            if name in DATETIME_FIELDS and state[name]
+            else state[name]
+            for name in STATE_FIELDS
+        },
+    )
+    # auto_now_add overrode it on create
+    CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(
+        started_on=parse_datetime(state["started_on"])
+    )
+    insert_rows(  # as they were: a model's bulk_create would set failed_on to now
+        FreezeFailure,
+        [
+            {
+                "grading_status": grading_status.pk,
+                "user": failure["user_id"],
+                "stage": failure["stage"],
+                "reason": failure["reason"],
+                "http_status": failure["http_status"],
+                "failed_on": parse_datetime(failure["failed_on"]),
+            }
+            for failure in state["failures"]
+        ],
+    )
+    return True
+
+
+def _from_json(name: str, value: object) -> object:
+    """A field of a kept state back as the model holds it (an older state may lack it)."""
+    if value is None:
+        return cast(models.Field, CourseRunGradingStatus._meta.get_field(name)).get_default()
+    return parse_datetime(str(value)) if name in DATETIME_FIELDS else value
+
+
+def _json(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def start_round(

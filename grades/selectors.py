@@ -119,3 +119,26 @@ def freeze_status(course_run: CourseRun) -> FreezeStatus:
         mode=grading_status.mode if grading_status else "",
         chunks=round_chunks(grading_status) if grading_status and pending else RoundChunks(),
     )
+
+
+def status_document(course_run: CourseRun, status: FreezeStatus) -> dict:
+    """The facts of a run's freeze status as JSON (the command's --json, the pages' polling)."""
+    return {
+        "edx_course_key": course_run.edx_course_key,
+        "state": status.state.name.lower(),
+        "state_text": str(status.state),
+        "mode": status.mode,
+        "frozen": status.frozen,
+        "failed": status.failed,
+        "left": status.left,
+        "needed": status.needed,
+        "chunks_done": status.chunks_done,
+        "chunks_total": status.chunks_total,
+        "failures_by_reason": [
+            {"stage": stage, "reason": reason, "http_status": http_status, "count": count}
+            for (stage, reason, http_status), count in sorted(
+                status.failures_by_reason.items(),
+                key=lambda item: (item[0][0], item[0][1], item[0][2] or 0),
+            )
+        ],
+    }

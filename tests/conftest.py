@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from django.conf import settings as django_settings
 
 from bench.processes import free_port, stop, wait_until
 
@@ -26,6 +27,25 @@ def _tasks_in_process(value):
 def _plain_http_test_client(settings):
     """The test client speaks plain HTTP: production's redirect to HTTPS would answer 301."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(scope="session")
+def _plain_http():
+    """Production's HTTPS redirect and secure cookies would keep browsers and clients out of a
+    plain-HTTP live server; the redirect is read when the server starts."""
+    names = ("SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE")
+    before = {name: getattr(django_settings, name) for name in names}
+    for name in names:
+        setattr(django_settings, name, False)
+    yield
+    for name, value in before.items():
+        setattr(django_settings, name, value)
+
+
+@pytest.fixture(scope="session")
+def live_server(_plain_http, live_server):
+    """pytest-django's live server, started over plain HTTP."""
+    return live_server
 
 
 @pytest.fixture

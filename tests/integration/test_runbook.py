@@ -19,12 +19,12 @@ pytestmark = pytest.mark.integration
 RUNBOOK = ROOT / "docs" / "runbook.md"
 
 
-def code_blocks(section):
-    """The fenced code blocks of one `## ` section of the runbook, in order."""
+def code_blocks(section, language="[a-z]*"):
+    """The fenced code blocks of one `## ` section of the runbook (of one language), in order."""
     text = RUNBOOK.read_text()
     match = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text, re.S | re.M)
     assert match, f"no section {section!r} in {RUNBOOK}"
-    return re.findall(r"^```[a-z]*\n(.*?)^```", match.group(1), re.S | re.M)
+    return re.findall(rf"^```{language}\n(.*?)^```", match.group(1), re.S | re.M)
 
 
 def shell_lines(section, key):
@@ -99,7 +99,7 @@ def test_a_user_who_did_not_get_a_final_grade_is_frozen_from_the_shell(
         500,
     )
     frozen_run.clear_faults()
-    lines = "\n".join(code_blocks("A user did not get a final grade"))
+    lines = "\n".join(code_blocks("A user did not get a final grade", "python"))
     lines = lines.replace("<username>", "learner00002")
     shell = manage("shell", stdin=lines.replace("<edx_course_key>", demo_run.edx_course_key))
     assert shell.returncode == 0, shell.stderr
@@ -191,3 +191,95 @@ def test_an_unknown_course_key_is_one_line_on_stderr_and_exit_1(command, manage)
         "CommandError: No course run has the edX course key 'course-v1:MITx+Nope+1T2020'."
     )
     assert result.stdout == ""
+
+
+def command_args(line, **values):
+    """A runbook line `python manage.py COMMAND <placeholders>...` as manage()'s arguments."""
+    for name, value in values.items():
+        line = line.replace(f"<{name}>", value)
+    return line.split()[2:]
+
+
+def test_status_as_json_and_watched(frozen_run, demo_run, manage):
+    as_json, watched = shell_lines("Check the status", demo_run.edx_course_key)[2:4]
+    facts = manage(*command_args(as_json))
+    assert facts.returncode == 0, facts.stderr
+    assert '"state": "complete"' in facts.stdout
+    assert '"frozen": 11, "failed": 1, "left": 0, "needed": 12' in facts.stdout
+    watch = manage(*command_args(watched))
+    assert watch.returncode == 0, watch.stderr
+    assert "11 frozen, 1 failed, 0 left of 12: complete" in watch.stdout
+
+
+def test_diagnose_a_learner_who_did_not_get_a_final_grade(frozen_run, demo_run, manage):
+    diagnose = code_blocks("A user did not get a final grade")[0]
+    result = manage(
+        *command_args(
+            diagnose.strip(), edx_course_key=demo_run.edx_course_key, username="learner00002"
+        )
+    )
+    assert result.returncode == 0, result.stderr
+    assert "edX username 'learner00002'" in result.stdout
+    assert "cache_refresh: http_error (HTTP 500)" in result.stdout
+    assert "none frozen" in result.stdout
+
+
+def test_export_the_final_grades(frozen_run, demo_run, manage, tmp_path):
+    [export] = code_blocks("Export the final grades")
+    args = command_args(export.strip(), edx_course_key=demo_run.edx_course_key)
+    args[-1] = str(tmp_path / args[-1])
+    result = manage(*args)
+    assert result.returncode == 0, result.stderr
+    lines = (tmp_path / "final-grades.csv").read_text().splitlines()
+    assert lines[0] == "username,email,edx_username,grade,passed,paid,frozen_on"
+    assert len(lines) == 1 + 11
+
+
+def test_revert_with_a_dry_run_then_confirmed_then_restore(frozen_run, demo_run, manage):
+    dry_run, revert, restore = code_blocks("Revert a freeze, and undo it")
+    key = demo_run.edx_course_key
+    frozen = list(FinalGrade.objects.order_by("pk").values())
+    planned = manage(*command_args(dry_run.strip(), edx_course_key=key))
+    assert planned.returncode == 0, planned.stderr
+    assert "Would revert 11 final grades, 1 grading status and 1 failures" in planned.stdout
+    assert FinalGrade.objects.count() == 11
+
+    refused = manage(*command_args(revert.strip(), edx_course_key=key), stdin="no\n")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == "CommandError: Not confirmed: nothing was reverted."
+    reverted = manage(*command_args(revert.strip(), edx_course_key=key), stdin="yes\n")
+    assert reverted.returncode == 0, reverted.stderr
+    revert_id = re.search(r"revert id (\d+)", reverted.stdout).group(1)
+    assert not FinalGrade.objects.exists()
+    assert api.freeze_status(demo_run).state == FreezeState.NOT_STARTED
+
+    restored = manage(*command_args(restore.strip(), revert_id=revert_id))
+    assert restored.returncode == 0, restored.stderr
+    assert list(FinalGrade.objects.order_by("pk").values()) == frozen
+    assert api.freeze_status(demo_run).state == FreezeState.COMPLETE
+    again = manage(*command_args(restore.strip(), revert_id=revert_id))
+    assert again.returncode == 1
+    assert again.stderr.startswith(f"CommandError: Revert {revert_id} was already restored")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export_final_grades", "course-v1:MITx+Nope+1T2020"],
+        ["diagnose_final_grade", "course-v1:MITx+Nope+1T2020", "learner00001"],
+        ["revert_final_grades", "course-v1:MITx+Nope+1T2020", "--yes"],
+    ],
+)
+def test_the_new_commands_answer_an_unknown_key_in_one_line(args, manage):
+    result = manage(*args)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "CommandError: No course run has the edX course key 'course-v1:MITx+Nope+1T2020'."
+    )
+    assert result.stdout == ""
+
+
+def test_restore_of_an_unknown_revert_is_one_line(manage):
+    result = manage("restore_final_grades", "424242")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "CommandError: No revert has the id 424242."

@@ -23,6 +23,8 @@ COURSE_RUN_COMMANDS = [
     "check_final_grade_freeze_status",
     "complete_course_run_freeze",
     "retry_failed_final_grades",
+    "export_final_grades",
+    "revert_final_grades",
 ]
 EXISTING_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 

@@ -108,6 +108,6 @@ class TestAudit:
         which it can only do while FinalGrade has no delete signals."""
         course_run = CourseRunFactory()
         FinalGradeFactory.create_batch(rows, course_run=course_run)
-        with django_assert_max_num_queries(8):
+        with django_assert_max_num_queries(10):
             deleted, by_model = FinalGrade.objects.filter(course_run=course_run).delete()
         assert (deleted, by_model) == (rows, {"grades.FinalGrade": rows})

@@ -1,8 +1,11 @@
 import json
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -37,6 +40,11 @@ class Command(OperatorCommand):
             help="seed a database that is not the embedded SQLite one (never production)",
         )
         parser.add_argument(
+            "--staff-username",
+            default="ops",
+            help="the staff account of the operations pages, given a new password each time",
+        )
+        parser.add_argument(
             "--out",
             default=str(settings.VAR_DIR / "sandbox-demo.json"),
             help="where to write the sandbox data file (default var/sandbox-demo.json)",
@@ -68,18 +76,30 @@ class Command(OperatorCommand):
             raise CommandError(f"The sandbox cannot serve this demo: {error}") from None
         with transaction.atomic():  # the database is seeded only if the data file is written
             course_run = seed_course_run(course_key, timezone.now() - timedelta(days=1))
-            reverted = revert_freeze(course_run)
+            reverted = revert_freeze(course_run).final_grades
             seeded = seed_learners(dataset)
             try:
                 out.write_text(json.dumps(dataset))
             except OSError as error:
                 raise CommandError(f"Cannot write --out {str(out)!r}: {error.strerror}.") from None
+            password = self.staff_account(options["staff_username"])
         self.stdout.write(
             f"Seeded {seeded} learners in {course_run.edx_course_key} "
             f"(freeze date {course_run.freeze_grade_date:%Y-%m-%d %H:%M} UTC, "
             f"{options['revoked']} with revoked tokens); reverted {reverted} earlier final grades; "
             f"sandbox data in {out}."
         )
+        self.stdout.write(f"Staff login: {options['staff_username']} / {password}")
+
+    def staff_account(self, username):
+        """A staff user allowed to act on freezes, with a fresh password (returned)."""
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(username=username)
+        user.is_staff = True
+        user.set_password(password)
+        user.save()
+        user.user_permissions.add(Permission.objects.get(codename="freeze_final_grades"))
+        return password
 
     def out_path(self, value):
         if "\0" in value or not value.strip():

@@ -5,7 +5,7 @@ from django.core.management.base import CommandError, CommandParser
 
 from gradefreeze.commands import OperatorCommand
 from grades import api, tasks
-from grades.api import Outcome
+from grades.api import Outcome, Refused
 from grades.management.commands._course_run import (
     add_course_key_argument,
     chunk_progress,
@@ -28,23 +28,14 @@ class Command(OperatorCommand):
         course_run = course_run_from_options(options)
         key = course_run.edx_course_key
         in_process = tasks.freeze_chunk.app.conf.task_always_eager
-        with chunk_progress(self.stdout) if in_process else contextlib.nullcontext():
-            outcome, freeze_round = api.retry_failed_learners(course_run, tasks.send_chunks)
-        if outcome == Outcome.NOT_STARTED:
-            raise CommandError(f"The freeze of {key} has not started: run freeze_final_grades.")
-        if outcome == Outcome.NOT_DUE:
-            raise CommandError(
-                f"The freeze grade date of {key} is unset or in the future: nothing to retry now."
-            )
-        if outcome == Outcome.IN_PROGRESS:
-            raise CommandError(
-                f"The freeze of {key} still has chunks running: wait, "
-                "or see check_final_grade_freeze_status."
-            )
-        if outcome == Outcome.NOTHING_FAILED:
-            self.stdout.write(f"No learner of {key} is recorded as failed; nothing changed.")
-            return
-        assert freeze_round is not None
+        try:
+            with chunk_progress(self.stdout) if in_process else contextlib.nullcontext():
+                freeze_round = api.retry_failed(course_run, tasks.send_chunks)
+        except Refused as refused:
+            if refused.outcome == Outcome.NOTHING_FAILED:
+                self.stdout.write(str(refused))
+                return
+            raise CommandError(str(refused)) from None
         learners = counted(sum(len(chunk) for chunk in freeze_round.chunks), "failed learner")
         if not in_process:
             chunks = counted(len(freeze_round.chunks), "chunk")
