@@ -107,6 +107,21 @@ class FinalGrade(models.Model):
         return deleted
 
 
+class CourseRunGradingStatusQuerySet(models.QuerySet):
+    """A queryset delete() (the runbook's revert typed in a shell) keeps the statuses and
+    their failures under a revert, as deleting final grades keeps those."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.query.is_sliced:
+            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+        from grades.rounds import discard_statuses
+
+        return discard_statuses(self)
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+
 class CourseRunGradingStatus(models.Model):
     """Where the freeze of a course run stands; its failures are this freeze's.
 
@@ -142,6 +157,8 @@ class CourseRunGradingStatus(models.Model):
     listing_beat_on = models.DateTimeField(null=True, blank=True)
     # A course-wide round has listed every grade page of the run and frozen them all.
     fully_listed = models.BooleanField(default=False)
+
+    objects = CourseRunGradingStatusQuerySet.as_manager()
 
     class Meta:
         verbose_name_plural = "course run grading statuses"
@@ -215,12 +232,11 @@ class Chunk(models.Model):
 
 
 class FinalGradeRevert(models.Model):
-    """A delete of final grades, every row of which is archived under it to be restored.
+    """A delete of final grades or grading statuses, every row of which is archived under
+    it to be restored.
 
-    Whatever deletes final grades (the revert command, a page, the runbook's shell line)
-    makes one. `grading_statuses` keeps the runs' grading statuses and failures the
-    revert discarded, when it did (the command and the pages do; the shell line that
-    deletes a status does not).
+    Whatever deletes them (the revert command, a page, the runbook's two shell lines)
+    makes one. `grading_statuses` keeps the statuses and failures the revert discarded.
     """
 
     reverted_on = models.DateTimeField(auto_now_add=True)

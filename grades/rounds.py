@@ -27,7 +27,8 @@ from django.utils.dateparse import parse_datetime
 from courses.models import CourseRun
 from gradefreeze.bulk_writes import insert_rows
 from grades import broker
-from grades.models import Chunk, CourseRunGradingStatus, FreezeFailure
+from grades.audit import current_actor
+from grades.models import Chunk, CourseRunGradingStatus, FinalGradeRevert, FreezeFailure
 from grades.signals import chunk_finished
 
 # A chunk or listing silent for this many heartbeats is taken as dead.
@@ -164,22 +165,40 @@ DATETIME_FIELDS = frozenset(
 FAILURE_FIELDS = ("user_id", "stage", "reason", "http_status", "failed_on")
 
 
-def discard(course_run: CourseRun) -> dict | None:
-    """Forget the run's freeze state (its failures and finished chunks with it); returns
-    it as `reinstate` takes it back (JSON), or None if the freeze had not started."""
-    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
-    if grading_status is None:
-        return None
-    state = {
-        "course_run_id": course_run.pk,
+def kept_state(grading_status: CourseRunGradingStatus) -> dict:
+    """The freeze state of a status, failures included, as `reinstate` takes it back (JSON)."""
+    return {
+        "course_run_id": grading_status.course_run_id,
         **{name: _json(getattr(grading_status, name)) for name in STATE_FIELDS},
         "failures": [
             {name: _json(value) for name, value in zip(FAILURE_FIELDS, row, strict=True)}
             for row in grading_status.failures.order_by("user_id").values_list(*FAILURE_FIELDS)
         ],
     }
+
+
+def discard(course_run: CourseRun) -> dict | None:
+    """Forget the run's freeze state (its failures and finished chunks with it); returns
+    it as `reinstate` takes it back, or None if the freeze had not started."""
+    grading_status = CourseRunGradingStatus.objects.filter(course_run=course_run).first()
+    if grading_status is None:
+        return None
+    state = kept_state(grading_status)
     grading_status.delete()
     return state
+
+
+def discard_statuses(queryset: models.QuerySet) -> tuple[int, dict[str, int]]:
+    """Delete these grading statuses (the runbook's revert, typed in a shell), keeping
+    their states and failures under a revert of their own, which `restore_final_grades`
+    puts back."""
+    with transaction.atomic(using=queryset.db):
+        statuses = list(queryset.select_for_update())
+        if statuses:
+            FinalGradeRevert.objects.using(queryset.db).create(
+                actor=current_actor(), grading_statuses=[kept_state(s) for s in statuses]
+            )
+        return models.QuerySet.delete(queryset)
 
 
 def reinstate(state: dict) -> bool:
@@ -190,12 +209,7 @@ def reinstate(state: dict) -> bool:
         return False
     grading_status = CourseRunGradingStatus.objects.create(
         course_run_id=state["course_run_id"],
-        **{
-            name: parse_datetime(state[name])
-            if name in DATETIME_FIELDS and state[name]
-            else state[name]
-            for name in STATE_FIELDS
-        },
+        **{name: _from_json(name, state.get(name)) for name in STATE_FIELDS},
     )
     # auto_now_add overrode it on create
     CourseRunGradingStatus.objects.filter(pk=grading_status.pk).update(

@@ -120,6 +120,25 @@ def test_the_runbooks_shell_delete_is_archived_and_can_be_restored(frozen_run):
     assert rows(FinalGrade) == final_grades
 
 
+def test_the_runbooks_two_shell_lines_are_two_reverts_that_restore_everything(frozen_run):
+    """The seed runbook's revert deletes the final grades, then the grading status: each
+    line is kept under a revert of its own, and restoring both gives the run back."""
+    final_grades, status = rows(FinalGrade), rows(CourseRunGradingStatus)
+    key = frozen_run.edx_course_key
+    FinalGrade.objects.filter(course_run__edx_course_key=key).delete()
+    CourseRunGradingStatus.objects.filter(course_run__edx_course_key=key).delete()
+    assert not CourseRunGradingStatus.objects.exists() and not FreezeFailure.objects.exists()
+    grades_revert, status_revert = FinalGradeRevert.objects.order_by("pk")
+    assert [state["course_run_id"] for state in status_revert.grading_statuses] == [frozen_run.pk]
+    for revert_id in (grades_revert.pk, status_revert.pk):
+        call_command("restore_final_grades", str(revert_id), stdout=io.StringIO())
+    assert rows(FinalGrade) == final_grades
+    assert [{**row, "id": None} for row in rows(CourseRunGradingStatus)] == [
+        {**row, "id": None} for row in status
+    ]
+    assert FreezeFailure.objects.count() == 1
+
+
 def test_deleting_one_final_grade_is_archived_too():
     final_grade = FinalGradeFactory(grade=0.4)
     final_grade.delete()
