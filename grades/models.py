@@ -23,7 +23,23 @@ __all__ = [
 ]
 
 
-class FinalGradeQuerySet(models.QuerySet):
+class RevertibleQuerySet(models.QuerySet):
+    """A queryset whose delete() keeps every row it deletes under a revert, so that
+    `restore_final_grades` can put them back: the runbook's revert is typed in a shell."""
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        if self.query.is_sliced:
+            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+        return self.delete_revertibly()
+
+    delete.alters_data = True  # type: ignore[attr-defined]
+    delete.queryset_only = True  # type: ignore[attr-defined]
+
+    def delete_revertibly(self) -> tuple[int, dict[str, int]]:
+        raise NotImplementedError
+
+
+class FinalGradeQuerySet(RevertibleQuerySet):
     """Bulk writes skip the model's signals, so they audit themselves or are refused.
 
     A queryset's delete() (the runbook's revert) audits every row it deletes in one
@@ -35,15 +51,10 @@ class FinalGradeQuerySet(models.QuerySet):
 
         return audited_update(self, kwargs, super().update)
 
-    def delete(self) -> tuple[int, dict[str, int]]:
-        if self.query.is_sliced:
-            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+    def delete_revertibly(self) -> tuple[int, dict[str, int]]:
         from grades.audit import audited_delete
 
         return audited_delete(self)
-
-    delete.alters_data = True  # type: ignore[attr-defined]
-    delete.queryset_only = True  # type: ignore[attr-defined]
 
     def bulk_create(self, objs: Iterable["FinalGrade"], *args: Any, **kwargs: Any) -> list:
         if kwargs.get("ignore_conflicts") or kwargs.get("update_conflicts"):
@@ -107,19 +118,11 @@ class FinalGrade(models.Model):
         return deleted
 
 
-class CourseRunGradingStatusQuerySet(models.QuerySet):
-    """A queryset delete() (the runbook's revert typed in a shell) keeps the statuses and
-    their failures under a revert, as deleting final grades keeps those."""
-
-    def delete(self) -> tuple[int, dict[str, int]]:
-        if self.query.is_sliced:
-            raise TypeError("Cannot use 'limit' or 'offset' with delete().")
+class CourseRunGradingStatusQuerySet(RevertibleQuerySet):
+    def delete_revertibly(self) -> tuple[int, dict[str, int]]:
         from grades.rounds import discard_statuses
 
         return discard_statuses(self)
-
-    delete.alters_data = True  # type: ignore[attr-defined]
-    delete.queryset_only = True  # type: ignore[attr-defined]
 
 
 class CourseRunGradingStatus(models.Model):
