@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from dashboard.rate_limits import EDX_THROTTLES
 from gradefreeze import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -132,6 +133,13 @@ EDX_TOKEN_REFRESH_MARGIN = env.integer("EDX_TOKEN_REFRESH_MARGIN", 300)
 # EDX_RETRY_BACKOFF * 2**n seconds plus up to EDX_RETRY_BACKOFF of jitter in between.
 EDX_RETRIES = env.integer("EDX_RETRIES", 3)
 EDX_RETRY_BACKOFF = env.number("EDX_RETRY_BACKOFF", 0.5)
+# Requests to each LMS endpoint, for all workers together (dashboard.rate_limits): by
+# default edx-platform's own throttles; "NAME=RATE,..." changes some ("grades=600/m",
+# "enrollments=off") where the LMS has throttling raised or disabled.
+EDX_RATE_LIMITS = env.rates("EDX_RATE_LIMITS", EDX_THROTTLES)
+# An answer refusing a request for its rate (429, or the token endpoint's 403) is sent
+# again after a backoff for up to this many seconds; then the learner fails (throttled).
+EDX_THROTTLE_PATIENCE = env.number("EDX_THROTTLE_PATIENCE", 300)
 # An OAuth client with staff rights on the LMS (client-credentials grant): with one,
 # a run is frozen course-wide, reading the run's grades and enrollments by pages.
 EDXORG_STAFF_CLIENT_ID = env.text("EDXORG_STAFF_CLIENT_ID")
