@@ -32,6 +32,8 @@ from urllib.parse import urlsplit
 import redis
 from django.conf import settings
 
+from dashboard.failures import Throttled
+
 # The endpoints gradefreeze reads, as the limiter (and EDX_RATE_LIMITS) names them.
 TOKEN = "token"  # POST /oauth2/access_token
 ENROLLMENTS = "enrollments"  # the staff client's enrollment reads (listing and single)
@@ -201,18 +203,6 @@ def reset() -> None:
 # `throttle_wait` on an answer and `backoff` between tries, or `call` for both.
 
 T = TypeVar("T")
-
-
-class Throttled(Exception):
-    """The LMS kept refusing an endpoint for its rate past EDX_THROTTLE_PATIENCE."""
-
-    def __init__(self, endpoint: str, status: int, waited_s: float) -> None:
-        super().__init__(
-            f"the LMS throttled {endpoint} (HTTP {status}) for {waited_s:.0f} s, "
-            "past EDX_THROTTLE_PATIENCE"
-        )
-        self.endpoint = endpoint
-        self.status = status
 
 
 def endpoint_of(url: str) -> str | None:

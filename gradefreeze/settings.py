@@ -125,6 +125,9 @@ SPECTACULAR_SETTINGS = {
 EDXORG_BASE_URL = env.text("EDXORG_BASE_URL", "http://127.0.0.1:18000").rstrip("/") + "/"
 SOCIAL_AUTH_EDXORG_KEY = env.text("EDXORG_CLIENT_ID", "gradefreeze")
 SOCIAL_AUTH_EDXORG_SECRET = env.text("EDXORG_CLIENT_SECRET", "sandbox-secret")
+# How access tokens are asked for and sent: "bearer", or "jwt" (asked with
+# token_type=jwt, sent as `Authorization: JWT ...`, as edX's own services do).
+EDX_TOKEN_TYPE = env.choice("EDX_TOKEN_TYPE", "bearer", ("bearer", "jwt"))
 EDX_REQUEST_TIMEOUT = env.number("EDX_REQUEST_TIMEOUT", 10)
 # Refresh an access token this many seconds before it expires.
 EDX_TOKEN_REFRESH_MARGIN = env.integer("EDX_TOKEN_REFRESH_MARGIN", 300)
