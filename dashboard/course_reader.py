@@ -17,7 +17,7 @@ from django.conf import settings
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
-from dashboard.failures import EdxRefreshError, Stage, edx_errors, learner_error
+from dashboard.failures import EdxRefreshError, Stage, edx_errors, learner_error, no_certificate
 from dashboard.lms_client import StaffTokenError, concurrently, staff_reader
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
 
@@ -44,7 +44,8 @@ class ListedLearner:
 def staff_json(
     path_or_url: str, fields: dict | None = None, missing_ok: bool = False, empty_ok: bool = False
 ) -> Any:
-    """edX's JSON answer to a GET with the staff token; None for a 404 if `missing_ok`, and
+    """edX's JSON answer to a GET with the staff token; None for a certificate's 404
+    `no_certificate_for_user` if `missing_ok` (another 404 fails the learner), and
     for a 200 with no body (DRF's Response(None)) if `empty_ok`."""
     with edx_errors():
         try:
@@ -52,6 +53,7 @@ def staff_json(
         except StaffTokenError as error:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
         if missing_ok and response.status == 404:
+            no_certificate(response.data)  # raises unless edX says there is none
             return None
         if response.status >= 400:
             raise EdxRefreshError(Stage.CACHE_REFRESH, "http_error", response.status)
