@@ -8,18 +8,27 @@ reading each learner with their own token.
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
-from dashboard.failures import EdxRefreshError, Stage, edx_errors, learner_error, no_certificate
+from dashboard.failures import (
+    EdxRefreshError,
+    Reason,
+    Stage,
+    edx_errors,
+    learner_error,
+    no_certificate,
+)
 from dashboard.lms_client import StaffTokenError, concurrently, staff_reader
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
+from dashboard.token_refresh import EDX_PROVIDER
 
 # edX gives no certificate to audit learners (only audit_passing/audit_notpassing).
 NO_CERTIFICATE_MODES = frozenset({"audit"})
@@ -35,26 +44,29 @@ _UNICODE_USERNAME = re.compile(r"^[\w .@_+-]+\Z")
 
 @dataclass(frozen=True)
 class ListedLearner:
-    """A learner of a grade page who is the platform's: their user and the grade edX listed."""
+    """A learner of a grade page who is the platform's: their user and the grade edX listed
+    (None: edX has none for them, read alone by `read_unlisted`)."""
 
     user_id: int
-    current_grade: EdxJson
+    current_grade: EdxJson | None
 
 
 def staff_json(
-    path_or_url: str, fields: dict | None = None, missing_ok: bool = False, empty_ok: bool = False
+    path_or_url: str,
+    fields: dict | None = None,
+    not_found: Callable[[bytes], Any] | None = None,
+    empty_ok: bool = False,
 ) -> Any:
-    """edX's JSON answer to a GET with the staff token; None for a certificate's 404
-    `no_certificate_for_user` if `missing_ok` (another 404 fails the learner), and
-    for a 200 with no body (DRF's Response(None)) if `empty_ok`."""
+    """edX's JSON answer to a GET with the staff token; for a 404, what `not_found(body)`
+    makes of it if given; None for a 200 with no body (DRF's Response(None)) if
+    `empty_ok`."""
     with edx_errors():
         try:
             response = staff_reader().get(path_or_url, fields)
         except StaffTokenError as error:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
-        if missing_ok and response.status == 404:
-            no_certificate(response.data)  # raises unless edX says there is none
-            return None
+        if not_found is not None and response.status == 404:
+            return not_found(response.data)
         if response.status >= 400:
             raise EdxRefreshError(Stage.CACHE_REFRESH, "http_error", response.status)
         if empty_ok and not response.data.strip():
@@ -181,7 +193,8 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
 
         def fetch(name: str) -> EdxJson | None:
             path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
-            certificate = staff_json(path, missing_ok=True)
+            # None only for edX's no_certificate_for_user; another 404 fails the learner.
+            certificate = staff_json(path, not_found=no_certificate)
             if certificate is not None and not isinstance(certificate, dict):
                 raise TypeError("a certificate is not an object")
             return certificate
@@ -213,3 +226,48 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
         except EdxRefreshError as error:
             errors[learner.user_id] = error
     return LearnersRead(reads=reads, errors=errors)
+
+
+def _no_grade(body: bytes) -> None:
+    """The single-learner grade read's 404 (user_not_enrolled, user_does_not_exist): no
+    grade, and so, as the enrollment read confirms, not a learner of the run."""
+    return None
+
+
+def read_unlisted(
+    course_run: CourseRun, user_ids: list[int]
+) -> tuple[dict[str, ListedLearner], dict[int, EdxRefreshError]]:
+    """The learners the platform counts as actively enrolled but whom the run's grade
+    listing never showed (it leaves out whoever is no longer active, and anyone whose
+    grade read raised: views.py CourseGradesView._get_user_grades), read one by one with
+    the staff token: their current grade from `?username=`, which answers for any
+    enrollment, active or not. Returns them as a listing page would, for
+    `read_course_page`, and the failures."""
+    key = course_run.edx_course_key
+    names = dict(
+        UserSocialAuth.objects.filter(provider=EDX_PROVIDER, user_id__in=user_ids).values_list(
+            "uid", "user_id"
+        )
+    )
+    errors: dict[int, EdxRefreshError] = {
+        user_id: EdxRefreshError(Stage.TOKEN_REFRESH, Reason.NO_EDX_LINK)
+        for user_id in set(user_ids) - set(names.values())
+    }
+
+    def grade_of(name: str) -> EdxJson | None:
+        answer = staff_json(
+            f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
+        )
+        if answer is None:
+            return None
+        if not isinstance(answer, list) or (answer and not isinstance(answer[0], dict)):
+            raise TypeError("a single learner's grade is not a list of objects")
+        return answer[0] if answer else None
+
+    learners: dict[str, ListedLearner] = {}
+    for name, grade in concurrently(grade_of, sorted(names), settings.FREEZE_PAGE_CONCURRENCY):
+        if isinstance(grade, Exception):
+            errors[names[name]] = learner_error(grade)
+        else:
+            learners[name] = ListedLearner(names[name], grade)
+    return learners, errors
