@@ -87,7 +87,7 @@ def read_learners(
     known_runs = {run.edx_course_key: run for run in CourseRun.objects.all()}
 
     def read(link: UserSocialAuth) -> LearnerRead:
-        edx = edx_client(link.extra_data["access_token"])
+        edx = edx_client(link.extra_data["access_token"], link.extra_data.get("token_type"))
         enrollments = _fetch_enrollments(edx)
         enrolled = [known_runs[key] for key in enrollments if key in known_runs]
         runs = enrolled if course_runs is None else course_runs
