@@ -107,6 +107,7 @@ def test_throttled_at_edx_defaults_two_workers_fail_nobody_and_keep_under_the_li
     assert (status.frozen, status.failed) == (150, 0)
     stats = sandbox.stats()
     peaks = stats["peak_per_minute"]
+    print(f"{mode}: requests {stats['requests']}, peak a minute {peaks}")  # noqa: T201
     if mode == "per_learner":
         assert stats["requests"]["token"] >= 150
         assert peaks["token"] <= TOKEN_LIMIT
