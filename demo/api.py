@@ -72,6 +72,7 @@ def seed_learners(dataset):
                 unsaved_link_with_encrypted_tokens(
                     user_id=user_ids[name],
                     provider=EDX_PROVIDER,
+                    id_key="username",  # as a sign-in with edX stores it
                     uid=name,
                     extra_data={
                         "access_token": learner["access_token"],
@@ -84,7 +85,7 @@ def seed_learners(dataset):
                 for name, learner in learners.items()
             ],
             unique_fields=["provider", "uid"],
-            update_fields=["user", "extra_data"],
+            update_fields=["user", "id_key", "extra_data"],
         )
         runs = {run.edx_course_key: run.id for run in CourseRun.objects.all()}
         enrollments, grades = [], []
