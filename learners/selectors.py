@@ -32,10 +32,10 @@ def my_course_runs(user: User) -> list[MyCourseRun]:
         grade.course_run_id: grade
         for grade in FinalGrade.objects.filter(user=user).select_related("course_run")
     }
-    enrolled = CachedEnrollment.objects.filter(user=user, data__is_active=True).values(
-        "course_run_id"
+    enrolled = CachedEnrollment.objects.filter(user=user, data__is_active=True).values_list(
+        "course_run_id", flat=True
     )
-    runs = CourseRun.objects.filter(pk__in=[*grades, *enrolled.values_list("course_run_id")])
+    runs = CourseRun.objects.filter(pk__in=[*grades, *enrolled])
     runs = runs.select_related("course").order_by("freeze_grade_date", "edx_course_key")
     return [MyCourseRun(run, grades.get(run.pk)) for run in runs]
 
