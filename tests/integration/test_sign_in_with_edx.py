@@ -18,6 +18,7 @@ from grades import api
 from grades.models import FinalGrade, FinalGradeAudit
 from grades.tasks import send_chunks
 from sandbox.dataset import generate
+from tests.conftest import expected_final_grade
 from tests.integration.conftest import (
     COURSE_KEY,
     wait_for_state,
@@ -170,3 +171,34 @@ def test_an_lms_that_cannot_be_reached_at_the_token_exchange_is_said_so(
     assert page.status_code == 502
     assert "edX could not be reached" in page.text
     assert not UserSocialAuth.objects.exists()
+
+
+def test_a_learner_who_first_links_after_their_run_was_frozen_is_frozen_at_sign_in(
+    live_server, start_sandbox, demo_run, start_worker
+):
+    dataset = generate(learners=5, course_keys=(COURSE_KEY,), revoked=0)
+    late = dataset["learners"]["learner00005"]
+    seed_learners(
+        {**dataset, "learners": {k: v for k, v in dataset["learners"].items() if v is not late}}
+    )
+    sandbox = start_sandbox(dataset)
+    start_worker(sandbox)
+    api.start_freeze(demo_run, lambda run: api.freeze_course_run(run, send_chunks))
+    assert wait_for_state(demo_run, api.FreezeState.COMPLETE).frozen == 4
+
+    page = sign_in_with_edx(requests.Session(), platform_url(live_server), "learner00005")
+
+    assert page.url.endswith("/grades/")
+    learner = User.objects.get(username="learner00005")
+    wait_until(
+        lambda: FinalGrade.objects.filter(user=learner, course_run=demo_run).exists(),
+        60,
+        "the sign-in to freeze the late learner's grade",
+    )
+    final_grade = FinalGrade.objects.get(user=learner, course_run=demo_run)
+    expected = expected_final_grade(late, COURSE_KEY)
+    assert (round(final_grade.grade, 6), final_grade.passed, final_grade.paid) == expected
+    audit = FinalGradeAudit.objects.get(user_id=learner.pk, course_run_id=demo_run.pk)
+    assert audit.actor == "sign-in of learner00005"
+    status = api.freeze_status(demo_run)
+    assert (status.state, status.frozen, status.needed) == (api.FreezeState.COMPLETE, 5, 5)
