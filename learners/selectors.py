@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
@@ -19,6 +20,11 @@ class MyCourseRun:
 
     course_run: CourseRun
     final_grade: FinalGrade | None
+
+    @property
+    def freeze_date_passed(self) -> bool:
+        freeze_date = self.course_run.freeze_grade_date
+        return freeze_date is not None and freeze_date <= timezone.now()
 
     @property
     def percent(self) -> str:

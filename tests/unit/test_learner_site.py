@@ -61,6 +61,7 @@ def test_a_learner_sees_their_frozen_grade_and_their_runs_not_frozen_yet(client)
 
     assert frozen.course_run.edx_course_key in text and "87.4%" in text
     assert "Not frozen yet" in text and later.edx_course_key in text
+    assert "will be taken from edX on" in text
     assert f"{later.freeze_grade_date:%-d %B %Y}" in text
     assert "Link your edX account again" not in text
 
@@ -111,3 +112,14 @@ def test_signing_out_ends_the_session(client):
 
     assert client.get("/grades/").status_code == 302
     assert client.get("/sign-out/").status_code == 405
+
+
+def test_a_run_past_its_freeze_date_not_frozen_yet_says_grading_closed(client):
+    learner = linked(UserFactory())
+    due = CachedEnrollmentFactory(user=learner).course_run
+    client.force_login(learner)
+
+    text = client.get("/grades/").content.decode()
+
+    assert "Grading closed on" in text and "will be taken" not in text
+    assert f"{due.freeze_grade_date:%-d %B %Y}" in text
