@@ -13,6 +13,7 @@ from social_django.models import UserSocialAuth
 
 from courses.models import Course, CourseRun, Program
 from dashboard.api import EDX_PROVIDER
+from dashboard.cache import mark_enrollments_refreshed
 from dashboard.edx_tokens import unsaved_link_with_encrypted_tokens
 from dashboard.models import CachedCurrentGrade, CachedEnrollment
 
@@ -114,4 +115,7 @@ def seed_learners(dataset):
         fields = dict(unique_fields=["user", "course_run"], update_fields=["data", "refreshed_on"])
         _upsert(CachedEnrollment, enrollments, **fields)
         _upsert(CachedCurrentGrade, grades, **fields)
+        # What was seeded is what the sandbox serves: as fresh as a refresh now.
+        for batch in _batches(list(user_ids.values())):
+            mark_enrollments_refreshed(batch, now)
     return len(learners)

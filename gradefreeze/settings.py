@@ -162,6 +162,11 @@ SOCIAL_AUTH_PIPELINE = (
 )
 LOGIN_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+# The cache of a learner's edX enrollments is trusted this many seconds: the freeze of a
+# run reads learners older than that again before it takes its population, and beat
+# refreshes the stale ones every EDX_CACHE_REFRESH_SECONDS, in chunks of FREEZE_CHUNK_SIZE.
+EDX_CACHE_MAX_AGE = env.integer("EDX_CACHE_MAX_AGE", 86400)
+EDX_CACHE_REFRESH_SECONDS = env.integer("EDX_CACHE_REFRESH_SECONDS", 3600)
 # Not Django's "sessionid", which is edx-platform's (and the sandbox's) too: cookies are
 # per host, not per port, and the demo serves the platform and the LMS on one host.
 SESSION_COOKIE_NAME = "gradefreeze_sessionid"
@@ -221,6 +226,11 @@ CELERY_BEAT_SCHEDULE = {
     "freeze-due-course-runs": {
         "task": "grades.tasks.freeze_due_course_runs",
         "schedule": FREEZE_SCHEDULE_SECONDS,
+    },
+    # The learners app's: the edX cache of every linked learner kept fresh.
+    "refresh-edx-caches": {
+        "task": "learners.tasks.refresh_edx_caches",
+        "schedule": EDX_CACHE_REFRESH_SECONDS,
     },
 }
 

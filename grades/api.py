@@ -16,7 +16,7 @@ from django.db import models, transaction
 
 from courses.api import CourseRunError, check_freeze_date_passed
 from courses.models import CourseRun
-from dashboard.api import Reason, cached_grade_data, refresh_cached_data
+from dashboard.api import Reason, cached_grade_data, refresh_cached_data, refresh_stale_learners
 from grades import rounds
 from grades.audit import (
     RestoreRefused,
@@ -61,6 +61,7 @@ __all__ = [
     "freeze_status",
     "freeze_user_final_grade",
     "get_final_grade",
+    "refresh_stale_population",
     "refused_token_failures",
     "release_refused_tokens",
     "restore_revert",
@@ -119,6 +120,24 @@ def freeze_user_final_grade(user: User, course_run: CourseRun) -> FinalGrade:
     check_freeze_date_passed(course_run)
     refresh_cached_data(user, [course_run])
     return store_final_grade(user, course_run, get_final_grade(user, course_run))
+
+
+def refresh_stale_population(course_run: CourseRun) -> tuple[int, int]:
+    """Before a per-learner round takes the run's population from the cache: read again
+    every linked learner whose enrollments are older than EDX_CACHE_MAX_AGE, so one who
+    enrolled since the last refresh is in it; returns (refreshed, failed). A course-wide
+    round lists the run from the LMS itself, and a complete run takes nobody new."""
+    if freeze_mode_of(course_run) != CourseRun.PER_LEARNER:
+        return 0, 0
+    if CourseRunGradingStatus.objects.filter(
+        course_run=course_run, status=CourseRunGradingStatus.COMPLETE
+    ).exists():
+        return 0, 0
+    try:
+        check_freeze_date_passed(course_run)
+    except CourseRunError:
+        return 0, 0
+    return refresh_stale_learners()
 
 
 def freeze_course_run(course_run: CourseRun, send_chunks: SendChunks) -> Outcome:

@@ -3,9 +3,15 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.contrib.auth.models import User
 
-from dashboard.api import EdxRefreshError, refresh_cached_data
+from dashboard.api import (
+    EdxRefreshError,
+    refresh_cached_data,
+    refresh_learners,
+    stale_linked_learners,
+)
 from grades.api import freeze_at_sign_in
 from grades.audit import acting_as
 
@@ -29,3 +35,27 @@ def refresh_at_sign_in(user_id: int) -> str:
     with acting_as(sign_in_actor(user)):
         frozen = freeze_at_sign_in(user)
     return f"refreshed; frozen in {len(frozen)} runs"
+
+
+@shared_task(ignore_result=True)
+def refresh_edx_caches() -> int:
+    """Periodic: send the stale linked learners (EDX_CACHE_MAX_AGE) to the workers in
+    chunks of FREEZE_CHUNK_SIZE; returns how many chunks were sent.
+
+    A chunk is idempotent and its message is acknowledged once it has run (acks_late): a
+    chunk whose worker dies is delivered again, and who it had refreshed is fresh in the
+    database, so the next round sends only who is still stale.
+    """
+    stale = stale_linked_learners()
+    size = settings.FREEZE_CHUNK_SIZE
+    chunks = [stale[start : start + size] for start in range(0, len(stale), size)]
+    for user_ids in chunks:
+        refresh_edx_cache_chunk.delay(user_ids)
+    return len(chunks)
+
+
+@shared_task(ignore_result=True)
+def refresh_edx_cache_chunk(user_ids: list[int]) -> dict:
+    """Read a chunk of learners from edX again, each with their own token."""
+    refreshed, failed = refresh_learners(user_ids)
+    return {"refreshed": refreshed, "failed": failed}
