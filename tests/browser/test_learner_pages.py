@@ -2,7 +2,9 @@
 Celery worker and the sandbox LMS: a learner signs in with edX and sees their final grade."""
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
+from django.test import Client
 
 from bench.processes import wait_until
 from dashboard.models import CachedEnrollment
@@ -44,6 +46,14 @@ def sign_in_on_the_lms(page, username, password="edx", shot=None):
     if shot:
         screenshot(page, shot)
     page.click("button[type=submit]")
+
+
+def signed_in_on(page, site, user):
+    """A session of the platform for `user`, its cookie set for the site's host."""
+    client = Client()
+    client.force_login(user)
+    name = django_settings.SESSION_COOKIE_NAME
+    page.context.add_cookies([{"name": name, "value": client.cookies[name].value, "url": site}])
 
 
 def test_a_new_learner_signs_in_with_edx_and_sees_their_frozen_grade(
@@ -115,7 +125,7 @@ def test_a_learner_who_denies_consent_sees_why_and_is_not_linked(
     assert not User.objects.filter(username="learner00002").exists()
 
 
-def test_a_learner_whose_tokens_were_revoked_links_again_and_their_failure_is_frozen(
+def test_a_learner_whose_tokens_were_revoked_links_again_from_the_button_and_is_frozen(
     page, live_server, start_sandbox, start_worker, demo_run
 ):
     dataset = generate(learners=5, course_keys=(COURSE_KEY,), revoked=0)
@@ -126,13 +136,14 @@ def test_a_learner_whose_tokens_were_revoked_links_again_and_their_failure_is_fr
     status = freeze(demo_run)
     assert (status.frozen, status.failed) == (4, 1)
     site = platform_url(live_server)
+    learner = User.objects.get(username="learner00003")
+    signed_in_on(page, site, learner)  # signed in on the platform since before the revoke
 
-    page.goto(f"{site}/")
-    page.click("button:text-is('Sign in with edX')")
+    page.goto(f"{site}/grades/")
+    page.click("button:text-is('Link your edX account again')")
     sign_in_on_the_lms(page, "learner00003")
     page.click("button[name=allow]")
     page.wait_for_selector("h1:text-is('My final grades')")
-    learner = User.objects.get(username="learner00003")
     wait_until(
         lambda: FinalGrade.objects.filter(user=learner, course_run=demo_run).exists(),
         60,
