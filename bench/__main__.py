@@ -125,7 +125,13 @@ def main(argv=None) -> int:
             database_url=args.database_url,
             redis_url=args.redis_url,
             queue=queue,
-            worker_env={**os.environ, "EDXORG_BASE_URL": sandbox.url},
+            # The sandbox's throttles are off (it measures the freeze's speed, not edX's
+            # limits), so the workers' own limiter is raised to match.
+            worker_env={
+                **os.environ,
+                "EDXORG_BASE_URL": sandbox.url,
+                "EDX_RATE_LIMITS": "token=off,enrollments=off",
+            },
             worker_concurrency=args.worker_concurrency,
             var_dir=var_dir,
             timeout_s=args.timeout or max(600, args.learners * 0.2),

@@ -16,7 +16,12 @@ from dashboard.cache import (
     enrolled_with_current_grade,
     store_learner_reads,
 )
-from dashboard.course_reader import ListedLearner, course_grade_pages, read_course_page
+from dashboard.course_reader import (
+    ListedLearner,
+    course_grade_pages,
+    read_course_page,
+    read_unlisted,
+)
 from dashboard.diagnosis import (
     CachedRecord,
     EdxLinkState,
@@ -54,6 +59,7 @@ __all__ = [
     "read_course_page",
     "read_learners",
     "read_live",
+    "read_unlisted",
     "refresh_cached_data",
     "refresh_learners",
     "refresh_stale_learners",

@@ -14,6 +14,8 @@ from urllib.parse import quote
 from django.conf import settings
 from social_core.backends.oauth import BaseOAuth2PKCE
 
+from dashboard.lms_client import authorization_scheme
+
 
 class EdxOrgOAuth2(BaseOAuth2PKCE):
     name = "edxorg"
@@ -38,10 +40,21 @@ class EdxOrgOAuth2(BaseOAuth2PKCE):
     def access_token_url(self) -> str:
         return f"{settings.EDXORG_BASE_URL}oauth2/access_token"
 
+    def auth_complete_params(self, state: str | None = None) -> dict:
+        """The code exchange asks for EDX_TOKEN_TYPE (edX issues a JWT for token_type=jwt:
+        oauth_dispatch/views.py AccessTokenView.dispatch)."""
+        return {**super().auth_complete_params(state), "token_type": settings.EDX_TOKEN_TYPE}
+
+    def refresh_token_params(self, token: str, *args: Any, **kwargs: Any) -> dict:
+        """A refresh asks for EDX_TOKEN_TYPE too, so a learner's new token is of that type."""
+        params = super().refresh_token_params(token, *args, **kwargs)
+        return {**params, "token_type": settings.EDX_TOKEN_TYPE}
+
     def user_data(self, access_token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
         """Who the token belongs to: the username from /api/user/v1/me, the email from
         their account."""
-        headers = {"Authorization": f"Bearer {access_token}"}
+        token_type = (kwargs.get("response") or {}).get("token_type")
+        headers = {"Authorization": f"{authorization_scheme(token_type)} {access_token}"}
         me = self.get_json(f"{settings.EDXORG_BASE_URL}api/user/v1/me", headers=headers)
         username = me["username"]
         account = self.get_json(

@@ -3,8 +3,11 @@
 edx-api-client opens a new requests session (and so a new connection) for every API
 object it hands out. Here every client of a process shares one pool, and GET requests
 that time out or get a 5xx answer are retried with exponential backoff and jitter
-(urllib3's Retry). Token requests (POST) are never retried once sent: edX rotates
-refresh tokens, so a resent refresh could spend a token twice.
+(urllib3's Retry). Every request, token requests included, first takes a slot of its
+endpoint's rate limit (dashboard.rate_limits, shared by all workers), and one the LMS
+refuses for its rate is sent again after a backoff (rate_limits.call). Otherwise token
+requests (POST) are never retried once sent: edX rotates refresh tokens, so a resent
+refresh could spend a token twice (a refusal for the rate comes before the grant).
 
 The course-wide read sends tens of thousands of GETs with one staff token; it goes
 to the same endpoints through urllib3 directly, with the same pool sizes and
@@ -27,15 +30,25 @@ from edx_api.client import EdxApi
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from dashboard import rate_limits
+from dashboard.failures import Throttled
+
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+class LmsRetry(Retry):
+    """urllib3's Retry, minus its own handling of 429: a throttled request goes back
+    through the rate limiter (rate_limits.call), Retry-After or not."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset({413, 503})
+
+
 def retry_policy() -> Retry:
     backoff = settings.EDX_RETRY_BACKOFF
-    return Retry(
+    return LmsRetry(
         total=settings.EDX_RETRIES,
         connect=settings.EDX_RETRIES,
         read=settings.EDX_RETRIES,
@@ -61,19 +74,34 @@ def shared_adapter() -> HTTPAdapter:
     )
 
 
+class LimitedAdapter(HTTPAdapter):
+    """requests' adapter whose requests keep to the LMS's rate limits."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        return rate_limits.call(
+            rate_limits.endpoint_of(request.url or ""),
+            lambda: super(LimitedAdapter, self).send(request, *args, **kwargs),
+            lambda response: (response.status_code, response.headers),
+            lambda response: response.close(),
+        )
+
+
 @cache
 def _adapter(pool_size: int, retries: int, backoff: float) -> HTTPAdapter:
-    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
+    return LimitedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
 
 
 class PooledEdxApi(EdxApi):
     """edx-api-client's EdxApi whose requesters share the process's pool and retries."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, token_type: str = "Bearer", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._requesters: dict[str, requests.Session] = {}
+        self._token_type = token_type
 
     def get_requester(self, token_type: str = "Bearer") -> requests.Session:
+        if token_type == "Bearer":
+            token_type = self._token_type  # "JWT" for a JWT (EDX_TOKEN_TYPE=jwt)
         if token_type not in self._requesters:
             session = super().get_requester(token_type)
             adapter = shared_adapter()
@@ -90,11 +118,19 @@ class PooledEdxApi(EdxApi):
         return self._requesters[token_type]
 
 
-def edx_client(access_token: str) -> PooledEdxApi:
+def authorization_scheme(token_type: str | None = None) -> str:
+    """How an access token of `token_type` (as the token endpoint named it; default
+    EDX_TOKEN_TYPE) is sent: edX takes a JWT as `Authorization: JWT ...`."""
+    kind = (token_type or settings.EDX_TOKEN_TYPE).lower()
+    return "JWT" if kind == "jwt" else "Bearer"
+
+
+def edx_client(access_token: str, token_type: str | None = None) -> PooledEdxApi:
     return PooledEdxApi(
         {"access_token": access_token},
         base_url=settings.EDXORG_BASE_URL,
         timeout=settings.EDX_REQUEST_TIMEOUT,
+        token_type=authorization_scheme(token_type),
     )
 
 
@@ -128,19 +164,25 @@ class StaffToken:
 
     def _request(self) -> tuple[str, float]:
         try:
-            response = requests.post(
-                f"{settings.EDXORG_BASE_URL}oauth2/access_token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": settings.EDXORG_STAFF_CLIENT_ID,
-                    "client_secret": settings.EDXORG_STAFF_CLIENT_SECRET,
-                    "token_type": "bearer",
-                },
-                timeout=settings.EDX_REQUEST_TIMEOUT,
+            response = rate_limits.call(
+                rate_limits.TOKEN,
+                lambda: requests.post(
+                    f"{settings.EDXORG_BASE_URL}oauth2/access_token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": settings.EDXORG_STAFF_CLIENT_ID,
+                        "client_secret": settings.EDXORG_STAFF_CLIENT_SECRET,
+                        "token_type": settings.EDX_TOKEN_TYPE,
+                    },
+                    timeout=settings.EDX_REQUEST_TIMEOUT,
+                ),
+                lambda response: (response.status_code, response.headers),
             )
         except requests.RequestException as error:
             reason = type(error).__name__
             raise StaffTokenError(f"the LMS token endpoint failed: {reason}") from None
+        except Throttled as error:
+            raise StaffTokenError(str(error)) from None
         if response.status_code != 200:
             raise StaffTokenError(
                 f"the LMS refused the staff client a token (HTTP {response.status_code})"
@@ -175,8 +217,15 @@ class StaffReader:
         url = path_or_url
         if not url.startswith(("http://", "https://")):
             url = settings.EDXORG_BASE_URL + path_or_url
-        headers = {"Authorization": f"Bearer {staff_token.get()}", "Accept": "application/json"}
-        response = self.pool.request("GET", url, fields=fields, headers=headers)
+        headers = {
+            "Authorization": f"{authorization_scheme()} {staff_token.get()}",
+            "Accept": "application/json",
+        }
+        response = rate_limits.call(
+            rate_limits.endpoint_of(url),
+            lambda: self.pool.request("GET", url, fields=fields, headers=headers),
+            lambda response: (response.status, response.headers),
+        )
         if response.status == 401:
             staff_token.forget()  # revoked or expired early: the next request asks anew
         return response
