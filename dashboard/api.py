@@ -29,7 +29,7 @@ from dashboard.diagnosis import (
     edx_link_state,
     read_live,
 )
-from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
+from dashboard.failures import WAITING_REASONS, EdxRefreshError, Reason, Stage, learner_error
 from dashboard.freshness import refresh_learners, refresh_stale_learners, stale_linked_learners
 from dashboard.learner_reader import read_learners
 from dashboard.lms_client import staff_client_configured
@@ -48,6 +48,7 @@ __all__ = [
     "LearnersRead",
     "ListedLearner",
     "Reason",
+    "WAITING_REASONS",
     "Stage",
     "cached_grade_data",
     "cached_records",

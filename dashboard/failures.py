@@ -56,6 +56,12 @@ class Reason(StrEnum):
     WORKER_LOST = "worker_lost"
 
 
+# Failures that say "not yet" rather than "wrong": edX is still generating the
+# certificate, or kept throttling past our patience. Beat sends these learners again, as
+# a round of their own, every FREEZE_RETRY_WAITING_SECONDS.
+WAITING_REASONS = frozenset({Reason.CERTIFICATE_GENERATING, Reason.THROTTLED})
+
+
 class Throttled(Exception):
     """The LMS kept refusing an endpoint for its rate past EDX_THROTTLE_PATIENCE
     (raised by dashboard.rate_limits.call)."""

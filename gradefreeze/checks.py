@@ -28,6 +28,11 @@ BOUNDS = (
     Bound("FREEZE_HEARTBEAT_SECONDS", 1, "seconds between two heartbeats of a running chunk"),
     Bound("FREEZE_MAX_DELIVERIES", 1, "deliveries of a chunk before it is given up"),
     Bound("FREEZE_SCHEDULE_SECONDS", 1, "seconds between two looks for due and stalled freezes"),
+    Bound(
+        "FREEZE_RETRY_WAITING_SECONDS",
+        1,
+        "seconds between two rounds of learners who failed only for now",
+    ),
     Bound("CELERY_TASK_SOFT_TIME_LIMIT", 1, "seconds a task runs before it is interrupted"),
     Bound("CELERY_TASK_TIME_LIMIT", 1, "seconds a task runs before its process is killed"),
     Bound("EDX_RETRIES", 0, "retries of a failed LMS request"),

@@ -205,6 +205,9 @@ FREEZE_HEARTBEAT_SECONDS = env.integer("FREEZE_HEARTBEAT_SECONDS", 10)
 FREEZE_MAX_DELIVERIES = env.integer("FREEZE_MAX_DELIVERIES", 3)
 # How often beat starts the freeze of due runs and picks up the stalled ones.
 FREEZE_SCHEDULE_SECONDS = env.integer("FREEZE_SCHEDULE_SECONDS", 30)
+# How often beat sends again the learners who failed only for now (a certificate edX is
+# still generating, a throttle past EDX_THROTTLE_PATIENCE).
+FREEZE_RETRY_WAITING_SECONDS = env.integer("FREEZE_RETRY_WAITING_SECONDS", 600)
 
 # Celery: with no broker configured, tasks run in-process (the embedded default).
 REDIS_URL = env.text("REDIS_URL")
@@ -240,6 +243,10 @@ CELERY_BEAT_SCHEDULE = {
     "freeze-due-course-runs": {
         "task": "grades.tasks.freeze_due_course_runs",
         "schedule": FREEZE_SCHEDULE_SECONDS,
+    },
+    "retry-waiting-learners": {
+        "task": "grades.tasks.retry_waiting_learners",
+        "schedule": FREEZE_RETRY_WAITING_SECONDS,
     },
     # The learners app's: the edX cache of every linked learner kept fresh.
     "refresh-edx-caches": {

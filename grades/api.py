@@ -7,7 +7,7 @@ is left. `grades.rounds` keeps the rounds' state, `grades.chunks` does a chunk's
 `grades.selectors` reads, `grades.policy` computes a final grade.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -239,9 +239,10 @@ def revert_freeze(course_run: CourseRun) -> RevertDone:
 
 
 def retry_failed_learners(
-    course_run: CourseRun, send_chunks: SendChunks
+    course_run: CourseRun, send_chunks: SendChunks, reasons: Collection[str] | None = None
 ) -> tuple[Outcome, FreezeRound | None]:
-    """Send a new round made of exactly the run's failed learners; returns (outcome, round).
+    """Send a new round made of exactly the run's failed learners (only those failed for
+    one of `reasons`, when given); returns (outcome, round).
 
     The round reads each learner with their own token, whatever the freeze's mode.
     Their failure rows go, so they count as left until their chunk has run; a complete
@@ -259,6 +260,8 @@ def retry_failed_learners(
         if rounds.chunks_in_flight(grading_status):
             return Outcome.IN_PROGRESS, None
         failures = grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+        if reasons is not None:
+            failures = failures.filter(reason__in=reasons)
         failed = list(failures.order_by("user_id").values_list("user_id", flat=True))
         if not failed:
             return Outcome.NOTHING_FAILED, None

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from courses.models import CourseRun
-from dashboard.api import EdxRefreshError
+from dashboard.api import WAITING_REASONS, EdxRefreshError
 from grades import api, chunks, heartbeat, rounds
 from grades.audit import acting_as
 from grades.models import CourseRunGradingStatus
@@ -175,3 +175,24 @@ def freeze_due_course_runs() -> int:
     for course_run_id in due:
         freeze_course_run.delay(course_run_id)
     return len(due)
+
+
+@shared_task
+def retry_waiting_learners() -> int:
+    """Periodic: the learners of due runs who failed only for now (dashboard's
+    WAITING_REASONS: a certificate edX is still generating, a throttle past our patience)
+    are sent again as a round of their own, in each run with no chunk in flight; returns
+    how many runs got one. The others keep their failure until an operator retries them."""
+    waiting = (
+        CourseRun.objects.filter(
+            freeze_grade_date__lte=timezone.now(),
+            grading_status__failures__reason__in=WAITING_REASONS,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+    sent = 0
+    for course_run in waiting:
+        outcome, _ = api.retry_failed_learners(course_run, send_chunks, reasons=WAITING_REASONS)
+        sent += outcome == api.Outcome.DISPATCHED
+    return sent

@@ -13,6 +13,7 @@ from django.core.management import call_command
 from demo.api import seed_learners
 from grades.api import FreezeState
 from grades.models import FinalGrade, FreezeFailure
+from grades.tasks import retry_waiting_learners
 from sandbox.dataset import DEFAULT_STAFF_CLIENT, generate
 from tests.conftest import expected_final_grade
 from tests.integration.conftest import wait_for_state
@@ -118,13 +119,15 @@ def test_throttled_at_edx_defaults_two_workers_fail_nobody_and_keep_under_the_li
     assert stats["throttled"] == {}
 
 
+@pytest.mark.parametrize("retried_by", ["command", "schedule"])
 @pytest.mark.parametrize("mode", MODES)
 def test_a_generating_certificate_fails_the_learner_until_it_is_issued(
-    mode, demo_run, start_sandbox, start_worker, settings, manage
+    mode, retried_by, demo_run, start_sandbox, start_worker, settings, manage
 ):
     """certificates/data.py CertificateStatuses.generating is not final: the learner is
     not frozen as not passed but fails (certificate_generating); once edX has issued the
-    certificate, retry_failed_final_grades freezes them as passed."""
+    certificate, retry_failed_final_grades, or beat's periodic retry_waiting_learners,
+    freezes them as passed."""
     dataset = dataset_of(demo_run, 10, audit_share=0, no_certificate_share=0)
     learner = dataset["learners"]["learner00004"]
     learner["certificates"][0]["status"] = "generating"
@@ -140,8 +143,12 @@ def test_a_generating_certificate_fails_the_learner_until_it_is_issued(
     )
     del issued["access_token"], issued["refresh_token"]  # the grants stay as they are
     sandbox.put_learner("learner00004", issued)
-    result = manage("retry_failed_final_grades", demo_run.edx_course_key)
-    assert result.returncode == 0, result.stderr
+    if retried_by == "command":
+        result = manage("retry_failed_final_grades", demo_run.edx_course_key)
+        assert result.returncode == 0, result.stderr
+    else:
+        # What beat runs every FREEZE_RETRY_WAITING_SECONDS; its round goes to the worker.
+        assert retry_waiting_learners() == 1
     status = wait_for_state(demo_run, FreezeState.COMPLETE)
     assert (status.frozen, status.failed) == (10, 0)
     assert frozen_values(demo_run)["learner00004"][1] is True
