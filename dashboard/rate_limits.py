@@ -280,14 +280,9 @@ def call(
         if endpoint is not None:
             acquire(endpoint)
         answer = send()
-        status, headers = refusal(answer)
-        asked = throttle_wait(endpoint, status, headers)
-        if asked is None:
+        pause = _pause_before_next_try(endpoint, refusal(answer), started, attempt)
+        if pause is None:
             return answer
-        pause = backoff(attempt, asked)
-        waited = time.monotonic() - started
-        if waited + pause > settings.EDX_THROTTLE_PATIENCE:
-            raise Throttled(endpoint or "the LMS", status, waited)
         if discard is not None:
             discard(answer)
         time.sleep(pause)
@@ -306,13 +301,28 @@ async def call_async(
         if endpoint is not None:
             await acquire_async(endpoint)
         answer = await send()
-        status, headers = refusal(answer)
-        asked = throttle_wait(endpoint, status, headers)
-        if asked is None:
+        pause = _pause_before_next_try(endpoint, refusal(answer), started, attempt)
+        if pause is None:
             return answer
-        pause = backoff(attempt, asked)
-        waited = time.monotonic() - started
-        if waited + pause > settings.EDX_THROTTLE_PATIENCE:
-            raise Throttled(endpoint or "the LMS", status, waited)
         await asyncio.sleep(pause)
         attempt += 1
+
+
+def _pause_before_next_try(
+    endpoint: str | None,
+    answer: tuple[int, Mapping[str, str]],
+    started: float,
+    attempt: int,
+) -> float | None:
+    """None when `answer` (status, headers) is not a rate limit's refusal; else the
+    seconds to wait before try `attempt` + 1, or Throttled once that would take the
+    request past EDX_THROTTLE_PATIENCE."""
+    status, headers = answer
+    asked = throttle_wait(endpoint, status, headers)
+    if asked is None:
+        return None
+    pause = backoff(attempt, asked)
+    waited = time.monotonic() - started
+    if waited + pause > settings.EDX_THROTTLE_PATIENCE:
+        raise Throttled(endpoint or "the LMS", status, waited)
+    return pause

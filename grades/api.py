@@ -161,27 +161,21 @@ def freeze_course_run(course_run: CourseRun, send_chunks: SendChunks) -> Outcome
         if rounds.chunks_in_flight(grading_status):
             return Outcome.IN_PROGRESS
         size = population(course_run).count()
-        if mode == CourseRun.COURSE_WIDE:
-            if grading_status.fully_listed and rounds.round_finished(grading_status):
-                # Frozen + failed = needed: whom the listing never showed is read alone.
-                left = learners_left(course_run, grading_status).order_by("id")
-                left_ids = list(left.values_list("id", flat=True))
-                if not left_ids:
-                    rounds.mark_complete(grading_status, mode)
-                    return Outcome.COMPLETED
-                freeze_round = rounds.start_round(
-                    grading_status, mode, rounds.UNLISTED, size, rounds.learner_chunks(left_ids)
-                )
-            else:
-                freeze_round = rounds.start_round(grading_status, mode, mode, size)
+        if mode == CourseRun.COURSE_WIDE and not (
+            grading_status.fully_listed and rounds.round_finished(grading_status)
+        ):
+            freeze_round = rounds.start_round(grading_status, mode, mode, size)
         else:
+            # Per learner: whoever is left. Course-wide once every page is listed and
+            # frozen: frozen + failed = needed, so whom the listing never showed is read alone.
             left = learners_left(course_run, grading_status).order_by("id")
             left_ids = list(left.values_list("id", flat=True))
             if not left_ids:
                 rounds.mark_complete(grading_status, mode)
                 return Outcome.COMPLETED
+            round_mode = rounds.UNLISTED if mode == CourseRun.COURSE_WIDE else mode
             freeze_round = rounds.start_round(
-                grading_status, mode, mode, size, rounds.learner_chunks(left_ids)
+                grading_status, mode, round_mode, size, rounds.learner_chunks(left_ids)
             )
         transaction.on_commit(lambda: send_chunks(freeze_round))
     return Outcome.DISPATCHED
