@@ -16,7 +16,12 @@ from dashboard.cache import (
     enrolled_with_current_grade,
     store_learner_reads,
 )
-from dashboard.course_reader import ListedLearner, course_grade_pages, read_course_page
+from dashboard.course_reader import (
+    ListedLearner,
+    course_grade_pages,
+    read_course_page,
+    start_course_page_read,
+)
 from dashboard.diagnosis import (
     CachedRecord,
     EdxLinkState,
@@ -51,6 +56,7 @@ __all__ = [
     "enrolled_with_current_grade",
     "learner_error",
     "read_course_page",
+    "start_course_page_read",
     "read_learners",
     "read_live",
     "refresh_cached_data",

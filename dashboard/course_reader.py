@@ -3,21 +3,26 @@
 The run's current grades come by pages; for the learners of a page, their enrollments
 in the run come in batches of usernames, and certificates are asked only for learners
 who can hold one (actively enrolled, not in audit mode). Far fewer requests than
-reading each learner with their own token.
+reading each learner with their own token. The requests go over lms_async's aiohttp
+pool, many in flight, on the process's event loop.
 """
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
-
-from django.conf import settings
+from typing import Any, TypeVar
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
 from dashboard.failures import EdxRefreshError, Stage, edx_errors, learner_error
-from dashboard.lms_client import StaffTokenError, concurrently, staff_reader
+from dashboard.lms_async import async_staff_reader, run, submit
+from dashboard.lms_client import StaffTokenError
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # edX gives no certificate to audit learners (only audit_passing/audit_notpassing).
 NO_CERTIFICATE_MODES = frozenset({"audit"})
@@ -33,11 +38,14 @@ class ListedLearner:
     current_grade: EdxJson
 
 
-def staff_json(path_or_url: str, fields: dict | None = None, missing_ok: bool = False) -> Any:
-    """edX's JSON answer to a GET with the staff token; None for a 404 if `missing_ok`."""
+async def staff_json(
+    endpoint: str, path_or_url: str, fields: dict | None = None, missing_ok: bool = False
+) -> Any:
+    """edX's JSON answer to a GET of `endpoint` with the staff token; None for a 404 if
+    `missing_ok`. Call on lms_async's event loop."""
     with edx_errors():
         try:
-            response = staff_reader().get(path_or_url, fields)
+            response = await async_staff_reader().get(endpoint, path_or_url, fields)
         except StaffTokenError as error:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
         if missing_ok and response.status == 404:
@@ -57,27 +65,55 @@ def course_grade_pages(course_run: CourseRun, page_size: int) -> Iterator[list]:
     fields: dict | None = {"page_size": page_size}
     while url:
         with edx_errors():
-            page = staff_json(url, fields)
+            page = run(staff_json("grades", url, fields))
             results, url, fields = page["results"], page.get("next"), None
             if not isinstance(results, list):
                 raise TypeError("results is not a list")
         yield results
 
 
-def _enrollments_of(course_key: str, usernames: list[str]) -> list:
+async def _enrollments_of(course_key: str, usernames: list[str]) -> list:
     """The enrollments in the run of these learners, as the staff listing gives them."""
     url: str | None = "api/enrollment/v1/enrollments"
     fields: dict | None = {"course_id": course_key, "username": ",".join(usernames)}
     found: list = []
     while url:
         with edx_errors():
-            page = staff_json(url, fields)
+            page = await staff_json("enrollments", url, fields)
             found += page["results"]
             url, fields = page.get("next"), None
     return found
 
 
 def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner]) -> LearnersRead:
+    """Read what the run's staff view says of these learners (by edX username); waits."""
+    return run(read_course_page_async(course_run, learners))
+
+
+def start_course_page_read(
+    course_run: CourseRun, learners: Mapping[str, ListedLearner]
+) -> "Future[LearnersRead]":
+    """Start reading these learners on the event loop; the caller goes on meanwhile."""
+    return submit(read_course_page_async(course_run, learners))
+
+
+async def _outcomes(calls: Mapping[K, Awaitable[V]]) -> dict[K, V | Exception]:
+    """{item: result or the exception it raised} of coroutines run at once (the transport
+    bounds the requests in flight)."""
+
+    async def outcome(call: Awaitable[V]) -> V | Exception:
+        try:
+            return await call
+        except Exception as error:  # the caller decides, item by item
+            return error
+
+    results = await asyncio.gather(*(outcome(call) for call in calls.values()))
+    return dict(zip(calls, results, strict=True))
+
+
+async def read_course_page_async(
+    course_run: CourseRun, learners: Mapping[str, ListedLearner]
+) -> LearnersRead:
     """Read what the run's staff view says of these learners (by edX username): their
     enrollments in the run, in batches of usernames, then the certificates of those who
     can hold one, with up to FREEZE_PAGE_CONCURRENCY requests in flight.
@@ -86,19 +122,17 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
     no enrollment gets a read without one. Certificates not asked for are UNREAD.
     """
     key = course_run.edx_course_key
-    concurrency = settings.FREEZE_PAGE_CONCURRENCY
     names = sorted(learners)
-    batches = [
-        names[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(names), USERNAMES_PER_REQUEST)
-    ]
+    batches = {
+        i: names[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(names), USERNAMES_PER_REQUEST)
+    }
     failed: dict[str, EdxRefreshError] = {}
     enrollments: dict[str, EdxJson | None] = dict.fromkeys(names)
     certificates: dict[str, EdxJson | None] = {}
-    for batch, answer in concurrently(
-        lambda batch: _enrollments_of(key, batch), batches, concurrency
-    ):
+    answers = await _outcomes({i: _enrollments_of(key, batch) for i, batch in batches.items()})
+    for i, answer in answers.items():
         if isinstance(answer, Exception):
-            failed.update(dict.fromkeys(batch, learner_error(answer)))
+            failed.update(dict.fromkeys(batches[i], learner_error(answer)))
             continue
         for enrollment in answer:
             if isinstance(enrollment, dict) and enrollment.get("user") in enrollments:
@@ -113,14 +147,14 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
             and enrollment.get("mode") not in NO_CERTIFICATE_MODES
         ]
 
-        def fetch(name: str) -> EdxJson | None:
+        async def fetch(name: str) -> EdxJson | None:
             path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
-            certificate = staff_json(path, missing_ok=True)
+            certificate = await staff_json("certificates", path, missing_ok=True)
             if certificate is not None and not isinstance(certificate, dict):
                 raise TypeError("a certificate is not an object")
             return certificate
 
-        for name, certificate in concurrently(fetch, can_hold, concurrency):
+        for name, certificate in (await _outcomes({n: fetch(n) for n in can_hold})).items():
             if isinstance(certificate, Exception):
                 failed[name] = learner_error(certificate)
             else:

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from enum import StrEnum
 
+import aiohttp
 import requests
 import urllib3
 from django.db import models
@@ -59,7 +60,8 @@ class EdxRefreshError(Exception):
 
 @contextlib.contextmanager
 def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
-    """Turn what requests, urllib3 and edx-api-client raise into EdxRefreshError of `stage`."""
+    """Turn what requests, urllib3, aiohttp and edx-api-client raise into EdxRefreshError
+    of `stage`."""
     try:
         yield
     except requests.JSONDecodeError as error:  # a RequestException too: must come first
@@ -78,6 +80,10 @@ def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
     except urllib3.exceptions.TimeoutError as error:
         raise EdxRefreshError(stage, Reason.TIMEOUT) from error
     except urllib3.exceptions.HTTPError as error:
+        raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
+    except TimeoutError as error:  # aiohttp's, retries spent (asyncio.TimeoutError is it)
+        raise EdxRefreshError(stage, Reason.TIMEOUT) from error
+    except aiohttp.ClientError as error:
         raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise EdxRefreshError(stage, Reason.MALFORMED_RESPONSE) from error

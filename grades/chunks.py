@@ -6,7 +6,7 @@ and writes the cache, the grades and the failures in one transaction, set-based.
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -21,8 +21,8 @@ from dashboard.api import (
     Reason,
     Stage,
     course_grade_pages,
-    read_course_page,
     read_learners,
+    start_course_page_read,
     store_learner_reads,
     user_ids_by_edx_username,
 )
@@ -204,31 +204,28 @@ def freeze_course_page(grading_status: CourseRunGradingStatus, records: list) ->
     """
     course_run = grading_status.course_run
     learners = _page_learners(grading_status, records)
-    # Two halves, the second read while the first is written: the read is CPU in this
-    # process, the write mostly waiting on the database, so they overlap.
+    # Two halves, the second read (on the event loop of lms_async) while the first is
+    # written: the write mostly waits on the database, so they overlap.
     names = sorted(learners)
     halves = [names[: len(names) // 2], names[len(names) // 2 :]]
     frozen = failed = 0
-    with ThreadPoolExecutor(max_workers=1) as reader:
 
-        def read(half: list[str]) -> Future[LearnersRead]:
-            return reader.submit(read_course_page, course_run, {n: learners[n] for n in half})
+    def read(half: list[str]) -> "Future[LearnersRead]":
+        return start_course_page_read(course_run, {n: learners[n] for n in half})
 
-        reading = read(halves[0])
-        for following in [*halves[1:], None]:
-            answer = reading.result()
-            if following is not None:
-                reading = read(following)
-            active = {
-                user_id: learner
-                for user_id, learner in answer.reads.items()
-                if learner.actively_enrolled(course_run.pk)
-            }
-            inactive = [
-                learner for learner in answer.reads.values() if learner.user_id not in active
-            ]
-            page_frozen, page_failed = freeze_reads(
-                grading_status, LearnersRead(active, answer.errors), cache_only=inactive
-            )
-            frozen, failed = frozen + page_frozen, failed + page_failed
+    reading = read(halves[0])
+    for following in [*halves[1:], None]:
+        answer = reading.result()
+        if following is not None:
+            reading = read(following)
+        active = {
+            user_id: learner
+            for user_id, learner in answer.reads.items()
+            if learner.actively_enrolled(course_run.pk)
+        }
+        inactive = [learner for learner in answer.reads.values() if learner.user_id not in active]
+        page_frozen, page_failed = freeze_reads(
+            grading_status, LearnersRead(active, answer.errors), cache_only=inactive
+        )
+        frozen, failed = frozen + page_frozen, failed + page_failed
     return frozen, failed

@@ -165,6 +165,39 @@ def test_a_certificate_answering_5xx_is_retried_then_recorded(
     assert sandbox.stats()["requests"]["certificates"] == 3 + 3 + 4
 
 
+def test_a_429_without_retry_after_and_a_timeout_are_retried(
+    course_run, start_sandbox, course_wide
+):
+    course_wide.EDX_RETRIES = 2
+    course_wide.EDX_REQUEST_TIMEOUT = 0.5
+    dataset = dataset_of(4, revoked=0, audit_share=0, no_certificate_share=0)
+    dataset["learners"]["learner00001"]["faults"] = {"certificates": {"status": 429, "times": 2}}
+    dataset["learners"]["learner00002"]["faults"] = {
+        "certificates": {"timeout": True, "timeout_s": 3, "times": 1}
+    }
+    seed_learners(dataset)
+    sandbox = start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.frozen, status.failed) == (4, 0)
+    # 3 tries for the throttled learner, 2 for the one timed out, 1 for each of the others.
+    assert sandbox.stats()["requests"]["certificates"] == 3 + 2 + 2
+
+
+def test_a_429_past_the_retries_fails_the_learners_of_the_batch_with_its_status(
+    course_run, start_sandbox, course_wide
+):
+    course_wide.EDX_RETRIES = 1
+    dataset = dataset_of(3, revoked=0)
+    dataset["faults"] = {"enrollments": {"status": 429}}
+    seed_learners(dataset)
+    sandbox = start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.frozen, status.failed) == (0, 3)
+    assert status.failures_by_reason == {("cache_refresh", "http_error", 429): 3}
+    # the page is read in two halves, one batch of usernames each, each tried twice
+    assert sandbox.stats()["requests"]["enrollments"] == 2 * 2
+
+
 def test_a_401_is_not_retried(course_run, start_sandbox):
     dataset = dataset_of(3, revoked=0, audit_share=0, no_certificate_share=0)
     dataset["learners"]["learner00001"]["faults"] = {"certificates": {"status": 401}}
