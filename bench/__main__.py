@@ -140,7 +140,16 @@ def main(argv=None) -> int:
             database_url=args.database_url,
             redis_url=args.redis_url,
             queue=queue,
-            worker_env={**os.environ, "EDXORG_BASE_URL": sandbox.url},
+            worker_env={
+                **os.environ,
+                "EDXORG_BASE_URL": sandbox.url,
+                # The platform keeps to edx-platform's limits unless told the LMS has none.
+                **(
+                    {"EDX_RATE_LIMITS": "token=off,enrollments=off"}
+                    if args.throttles == "off"
+                    else {}
+                ),
+            },
             worker_concurrency=args.worker_concurrency,
             var_dir=var_dir,
             timeout_s=args.timeout or max(600, args.learners * 0.2),

@@ -35,6 +35,8 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     CONNECTION_ERROR = "connection_error"
     MALFORMED_RESPONSE = "malformed_response"
+    # The LMS kept refusing the request for its rate past EDX_THROTTLE_PATIENCE.
+    THROTTLED = "throttled"
     # Computation
     NO_CURRENT_GRADE = "no_current_grade"
     MALFORMED_CURRENT_GRADE = "malformed_current_grade"
@@ -43,6 +45,19 @@ class Reason(StrEnum):
     # A chunk delivered FREEZE_MAX_DELIVERIES times that never finished: its worker died
     # each time (out of memory, a crash) or it ran past its time limit.
     WORKER_LOST = "worker_lost"
+
+
+class Throttled(Exception):
+    """The LMS kept refusing an endpoint for its rate past EDX_THROTTLE_PATIENCE
+    (raised by dashboard.rate_limits.call)."""
+
+    def __init__(self, endpoint: str, status: int, waited_s: float) -> None:
+        super().__init__(
+            f"the LMS throttled {endpoint} (HTTP {status}) for {waited_s:.0f} s, "
+            "past EDX_THROTTLE_PATIENCE"
+        )
+        self.endpoint = endpoint
+        self.status = status
 
 
 class EdxRefreshError(Exception):
@@ -64,6 +79,8 @@ def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
     of `stage`."""
     try:
         yield
+    except Throttled as error:
+        raise EdxRefreshError(stage, Reason.THROTTLED, error.status) from error
     except requests.JSONDecodeError as error:  # a RequestException too: must come first
         raise EdxRefreshError(stage, Reason.MALFORMED_RESPONSE) from error
     except requests.HTTPError as error:

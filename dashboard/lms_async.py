@@ -8,27 +8,30 @@ one event loop in a daemon thread (started on first use, and anew in a forked ch
 the freeze's threads hand it coroutines with `submit` or `run` and go on with their
 own work (the database writes of the previous half page) while it reads.
 
-Retries follow the policy of lms_client's `retry_policy` (urllib3's Retry, which the
-per-learner reader keeps): up to EDX_RETRIES of them on a timeout, a failed connection,
-a 5xx of RETRIED_STATUSES or a 429; the first at once, the next after
-EDX_RETRY_BACKOFF * 2**(n-1) s plus up to EDX_RETRY_BACKOFF of jitter (at most 30 s);
-a 429 (or 503) with `Retry-After` waits what it says. A 429 without it waits what DRF's
-message says ("Expected available in N seconds", edX's /enrollments sends no header),
-else the backoff. The last answer is returned, so the failure records its HTTP status;
-a 401 makes the staff token be asked anew on the next request, and is not retried.
+Every try first takes a slot of its endpoint's rate limit (dashboard.rate_limits, shared
+by all workers), and an answer refusing it for the LMS's rate (429, with or without
+Retry-After) is sent again through the limiter after a backoff, up to
+EDX_THROTTLE_PATIENCE (rate_limits.call_async, as the per-learner reader's adapter).
+Other retries follow the policy of lms_client's `retry_policy` (urllib3's Retry, which
+the per-learner reader keeps): up to EDX_RETRIES of them on a timeout, a failed
+connection or a 5xx of RETRIED_STATUSES; the first at once, the next after
+EDX_RETRY_BACKOFF * 2**(n-1) s plus up to EDX_RETRY_BACKOFF of jitter (at most 30 s); a
+503 with `Retry-After` waits what it says. The last answer is returned, so the failure
+records its HTTP status; a 401 makes the staff token be asked anew on the next request,
+and is not retried.
 """
 
 import asyncio
 import atexit
 import contextlib
 import datetime
+import functools
 import os
 import random
-import re
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
@@ -36,16 +39,14 @@ import aiohttp
 from django.conf import settings
 from django.utils import timezone
 
-from dashboard.lms_client import RETRIED_STATUSES, staff_token
+from dashboard import rate_limits
+from dashboard.lms_client import RETRIED_STATUSES, authorization_scheme, staff_token
 
 T = TypeVar("T")
 
 BACKOFF_MAX = 30
-THROTTLED = 429
-# Answers whose Retry-After is honoured, as urllib3's Retry.RETRY_AFTER_STATUS_CODES
-RETRY_AFTER_STATUSES = frozenset({413, 429, 503})
-# DRF's Throttled detail: "Request was throttled. Expected available in 12 seconds."
-_EXPECTED_IN = re.compile(rb"Expected available in (\d+) seconds?")
+# Answers whose Retry-After is honoured, as lms_client's LmsRetry (429 is the limiter's)
+RETRY_AFTER_STATUSES = frozenset({413, 503})
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class StaffAnswer:
 
     status: int
     data: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 class _LoopThread:
@@ -106,23 +108,31 @@ class AsyncStaffReader:
         self.retries = retries
         self.backoff = backoff
 
-    async def get(self, endpoint: str, path_or_url: str, params: dict | None = None) -> StaffAnswer:
-        """The answer to a GET of `endpoint` (a name: grades, enrollments, certificates);
-        `path_or_url` is relative to the LMS. Raises aiohttp.ClientError or TimeoutError
-        when the retries are spent on failed connections or timeouts."""
+    async def get(
+        self, endpoint: str | None, path_or_url: str, params: dict | None = None
+    ) -> StaffAnswer:
+        """The answer to a GET of `endpoint` (rate_limits' name: grades, enrollments,
+        certificates; None: from the URL); `path_or_url` is relative to the LMS. Raises
+        aiohttp.ClientError or TimeoutError when the retries are spent on failed
+        connections or timeouts, Throttled when the LMS's refusals outlast
+        EDX_THROTTLE_PATIENCE."""
         url = path_or_url
         if not url.startswith(("http://", "https://")):
             url = settings.EDXORG_BASE_URL + path_or_url
+        endpoint = endpoint or rate_limits.endpoint_of(url)
         retried = 0
         while True:
-            headers = {"Authorization": f"Bearer {staff_token.get()}", "Accept": "application/json"}
+            token = staff_token.held() or await asyncio.to_thread(staff_token.get)
+            headers = {
+                "Authorization": f"{authorization_scheme()} {token}",
+                "Accept": "application/json",
+            }
             try:
-                async with (
-                    self.in_flight,
-                    self.session.get(url, params=params, headers=headers) as response,
-                ):
-                    answer = StaffAnswer(response.status, await response.read())
-                    retry_after = response.headers.get("Retry-After")
+                answer, retry_after = await rate_limits.call_async(
+                    endpoint,
+                    functools.partial(self._send, url, params, headers),
+                    lambda sent: (sent[0].status, sent[0].headers),
+                )
             except (aiohttp.ClientError, TimeoutError):
                 if retried >= self.retries:
                     raise
@@ -130,14 +140,20 @@ class AsyncStaffReader:
             else:
                 if answer.status == 401:
                     staff_token.forget()  # revoked or expired early: the next request asks anew
-                if retried >= self.retries or (
-                    answer.status not in RETRIED_STATUSES and answer.status != THROTTLED
-                ):
+                if retried >= self.retries or answer.status not in RETRIED_STATUSES:
                     return answer
                 wait = wait_s(answer, retry_after, retried + 1, self.backoff)
             retried += 1
             if wait > 0:
                 await asyncio.sleep(wait)
+
+    async def _send(
+        self, url: str, params: dict | None, headers: dict
+    ) -> tuple[StaffAnswer, str | None]:
+        """One try: the answer, and its Retry-After."""
+        async with self.in_flight, self.session.get(url, params=params, headers=headers) as got:
+            answer = StaffAnswer(got.status, await got.read(), got.headers)
+            return answer, got.headers.get("Retry-After")
 
 
 def backoff_s(retry: int, backoff: float) -> float:
@@ -150,15 +166,11 @@ def backoff_s(retry: int, backoff: float) -> float:
 
 
 def wait_s(answer: StaffAnswer, retry_after: str | None, retry: int, backoff: float) -> float:
-    """Seconds before retrying this answer: what the LMS asked for, else the backoff."""
+    """Seconds before retrying this answer: what a 503 asked for, else the backoff."""
     if retry_after is not None and answer.status in RETRY_AFTER_STATUSES:
         asked = retry_after_seconds(retry_after)
         if asked is not None:
             return asked
-    if answer.status == THROTTLED:
-        expected = _EXPECTED_IN.search(answer.data)
-        if expected is not None:
-            return float(expected.group(1))
     return backoff_s(retry, backoff)
 
 

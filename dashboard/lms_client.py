@@ -1,10 +1,13 @@
-"""Talking to the LMS: edx-api-client on a shared keep-alive pool, and the staff reader.
+"""Talking to the LMS: edx-api-client on a shared keep-alive pool, and the staff token.
 
 edx-api-client opens a new requests session (and so a new connection) for every API
 object it hands out. Here every client of a process shares one pool, and GET requests
 that time out or get a 5xx answer are retried with exponential backoff and jitter
-(urllib3's Retry). Token requests (POST) are never retried once sent: edX rotates
-refresh tokens, so a resent refresh could spend a token twice.
+(urllib3's Retry). Every request, token requests included, first takes a slot of its
+endpoint's rate limit (dashboard.rate_limits, shared by all workers), and one the LMS
+refuses for its rate is sent again after a backoff (rate_limits.call). Otherwise token
+requests (POST) are never retried once sent: edX rotates refresh tokens, so a resent
+refresh could spend a token twice (a refusal for the rate comes before the grant).
 
 The course-wide read sends tens of thousands of GETs with the staff client's token
 (`staff_token` here) over aiohttp, with the same retry policy: see lms_async.
@@ -24,15 +27,25 @@ from edx_api.client import EdxApi
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from dashboard import rate_limits
+from dashboard.failures import Throttled
+
 RETRIED_STATUSES = frozenset({500, 502, 503, 504})
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
+class LmsRetry(Retry):
+    """urllib3's Retry, minus its own handling of 429: a throttled request goes back
+    through the rate limiter (rate_limits.call), Retry-After or not."""
+
+    RETRY_AFTER_STATUS_CODES = frozenset({413, 503})
+
+
 def retry_policy() -> Retry:
     backoff = settings.EDX_RETRY_BACKOFF
-    return Retry(
+    return LmsRetry(
         total=settings.EDX_RETRIES,
         connect=settings.EDX_RETRIES,
         read=settings.EDX_RETRIES,
@@ -58,19 +71,33 @@ def shared_adapter() -> HTTPAdapter:
     )
 
 
+class LimitedAdapter(HTTPAdapter):
+    """requests' adapter whose requests keep to the LMS's rate limits."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        return rate_limits.call(
+            rate_limits.endpoint_of(request.url or ""),
+            lambda: super(LimitedAdapter, self).send(request, *args, **kwargs),
+            lambda response: (response.status_code, response.headers),
+        )
+
+
 @cache
 def _adapter(pool_size: int, retries: int, backoff: float) -> HTTPAdapter:
-    return HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
+    return LimitedAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=retry_policy())
 
 
 class PooledEdxApi(EdxApi):
     """edx-api-client's EdxApi whose requesters share the process's pool and retries."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, token_type: str = "Bearer", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._requesters: dict[str, requests.Session] = {}
+        self._token_type = token_type
 
     def get_requester(self, token_type: str = "Bearer") -> requests.Session:
+        if token_type == "Bearer":
+            token_type = self._token_type  # "JWT" for a JWT (EDX_TOKEN_TYPE=jwt)
         if token_type not in self._requesters:
             session = super().get_requester(token_type)
             adapter = shared_adapter()
@@ -87,11 +114,17 @@ class PooledEdxApi(EdxApi):
         return self._requesters[token_type]
 
 
+def authorization_scheme() -> str:
+    """How an access token is sent: edX takes a JWT as `Authorization: JWT ...`."""
+    return "JWT" if settings.EDX_TOKEN_TYPE == "jwt" else "Bearer"
+
+
 def edx_client(access_token: str) -> PooledEdxApi:
     return PooledEdxApi(
         {"access_token": access_token},
         base_url=settings.EDXORG_BASE_URL,
         timeout=settings.EDX_REQUEST_TIMEOUT,
+        token_type=authorization_scheme(),
     )
 
 
@@ -118,6 +151,15 @@ class StaffToken:
             assert self._token is not None
             return self._token
 
+    def held(self) -> str | None:
+        """The token if it is good for another minute, without asking the LMS (so an event
+        loop can use it without blocking); else None: call get."""
+        issuer = (settings.EDXORG_BASE_URL, settings.EDXORG_STAFF_CLIENT_ID)
+        token, expires_at, held_issuer = self._token, self._expires_at, self._issuer
+        if held_issuer != issuer or expires_at - time.time() < 60:
+            return None
+        return token
+
     def forget(self) -> None:
         """Drop the token (the LMS refused it): the next get asks for a new one."""
         with self._lock:
@@ -125,19 +167,25 @@ class StaffToken:
 
     def _request(self) -> tuple[str, float]:
         try:
-            response = requests.post(
-                f"{settings.EDXORG_BASE_URL}oauth2/access_token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": settings.EDXORG_STAFF_CLIENT_ID,
-                    "client_secret": settings.EDXORG_STAFF_CLIENT_SECRET,
-                    "token_type": "bearer",
-                },
-                timeout=settings.EDX_REQUEST_TIMEOUT,
+            response = rate_limits.call(
+                rate_limits.TOKEN,
+                lambda: requests.post(
+                    f"{settings.EDXORG_BASE_URL}oauth2/access_token",
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": settings.EDXORG_STAFF_CLIENT_ID,
+                        "client_secret": settings.EDXORG_STAFF_CLIENT_SECRET,
+                        "token_type": settings.EDX_TOKEN_TYPE,
+                    },
+                    timeout=settings.EDX_REQUEST_TIMEOUT,
+                ),
+                lambda response: (response.status_code, response.headers),
             )
         except requests.RequestException as error:
             reason = type(error).__name__
             raise StaffTokenError(f"the LMS token endpoint failed: {reason}") from None
+        except Throttled as error:
+            raise StaffTokenError(str(error)) from None
         if response.status_code != 200:
             raise StaffTokenError(
                 f"the LMS refused the staff client a token (HTTP {response.status_code})"

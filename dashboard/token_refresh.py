@@ -40,12 +40,13 @@ import contextlib
 import logging
 import queue
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from threading import Event
 from typing import Any, cast
 
+import requests
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import DatabaseError, connection, transaction
@@ -56,7 +57,7 @@ from social_core.storage import UserMixin
 from social_django.models import UserSocialAuth
 from social_django.utils import load_strategy
 
-from dashboard import token_locks
+from dashboard import rate_limits, token_locks
 from dashboard.edx_tokens import encrypted_tokens
 from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
 
@@ -318,7 +319,7 @@ def _grant(
         token = backend.get_refresh_token(link.extra_data)
         if not token:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, Reason.REAUTHENTICATION_REQUIRED)
-        granted = backend.refresh_token(token, **backend.get_refresh_token_kwargs(link.extra_data))
+        granted = _refresh(backend, token, link)
         extra = backend.extra_data(link.user, link.uid, granted, link.extra_data or {}, {})
         # social-core's merge of the new token fields, without social_django's save:
         # the committer saves it.
@@ -327,6 +328,36 @@ def _grant(
     finally:
         committer.report(answer)
     return None if then is None else _outcome(then, link)
+
+
+def _refresh(backend: BaseOAuth2, token: str, link: UserSocialAuth) -> dict:
+    """The refresh-token grant, within the token endpoint's rate limit. A refusal for the
+    rate (edX checks it before the grant, so the token was not spent) is sent again."""
+
+    def send() -> dict | requests.Response:
+        try:
+            return backend.refresh_token(token, **backend.get_refresh_token_kwargs(link.extra_data))
+        except SocialAuthBaseException as error:
+            # social-core raises its own error from requests' HTTPError, which keeps
+            # the answer.
+            cause = error.__cause__
+            answer = cause.response if isinstance(cause, requests.HTTPError) else None
+            if (
+                answer is not None
+                and rate_limits.throttle_wait(rate_limits.TOKEN, answer.status_code, answer.headers)
+                is not None
+            ):
+                return answer
+            raise
+
+    def refusal(answer: dict | requests.Response) -> tuple[int, Mapping[str, str]]:
+        if isinstance(answer, requests.Response):
+            return answer.status_code, answer.headers
+        return 200, {}
+
+    granted = rate_limits.call(rate_limits.TOKEN, send, refusal)
+    assert isinstance(granted, dict)
+    return granted
 
 
 def _grant_error(error: BaseException) -> EdxRefreshError:

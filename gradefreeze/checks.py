@@ -32,6 +32,7 @@ BOUNDS = (
     Bound("CELERY_TASK_TIME_LIMIT", 1, "seconds a task runs before its process is killed"),
     Bound("EDX_RETRIES", 0, "retries of a failed LMS request"),
     Bound("EDX_RETRY_BACKOFF", 0, "seconds of backoff between retries"),
+    Bound("EDX_THROTTLE_PATIENCE", 0, "seconds a throttled LMS request is tried again"),
     Bound("EDX_REQUEST_TIMEOUT", 0.001, "seconds to wait for an LMS answer"),
     Bound("EDX_TOKEN_REFRESH_MARGIN", 0, "seconds before expiry a token is refreshed"),
     Bound("SECURE_HSTS_SECONDS", 0, "seconds of HSTS"),
@@ -54,6 +55,7 @@ def check_setting_ranges(app_configs, **kwargs) -> list[CheckMessage]:
                 )
             )
     errors += _check_time_limits()
+    errors += _check_rate_limits()
     conn_max_age = settings.DATABASES["default"].get("CONN_MAX_AGE")
     if conn_max_age is not None and conn_max_age < 0:
         errors.append(
@@ -89,4 +91,21 @@ def _check_time_limits() -> list[CheckMessage]:
                 id="gradefreeze.E001",
             )
         )
+    return errors
+
+
+def _check_rate_limits() -> list[CheckMessage]:
+    """A rate of 0 requests, or per 0 seconds, would stop every read of that endpoint."""
+    errors: list[CheckMessage] = []
+    for endpoint, rate in settings.EDX_RATE_LIMITS.items():
+        if rate is not None and (rate.requests < 1 or rate.seconds < 1):
+            errors.append(
+                Error(
+                    f"EDX_RATE_LIMITS: {endpoint}={rate.requests}/{rate.seconds}s is out of "
+                    "range: at least 1 request per at least 1 second.",
+                    hint=f"Set {endpoint}=N/minute with N at least 1, or {endpoint}=off "
+                    "when the LMS does not limit it.",
+                    id="gradefreeze.E001",
+                )
+            )
     return errors

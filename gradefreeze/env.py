@@ -9,7 +9,9 @@ reader exists.) Ranges are checked by system checks (`gradefreeze.checks`), whic
 
 import math
 import os
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -81,3 +83,54 @@ def items(name: str, default: Iterable[str] = ()) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class Rate(NamedTuple):
+    """So many requests per so many seconds."""
+
+    requests: int
+    seconds: int
+
+
+_RATE = re.compile(r"^(\d+)/(\d*)([smhd])[a-z]*$")
+_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_rate(text: str) -> Rate | None:
+    """A rate as DRF and django-ratelimit write it ("120/minute", "120/m", "100/5m"), or
+    "off" (None: no limit). ValueError for anything else."""
+    text = text.strip().lower()
+    if text == "off":
+        return None
+    match = _RATE.match(text)
+    if match is None:
+        raise ValueError(text)
+    count, multiple, unit = match.groups()
+    return Rate(int(count), _PERIODS[unit] * int(multiple or 1))
+
+
+def rates(name: str, default: Mapping[str, str]) -> dict[str, Rate | None]:
+    """Rates keyed by name, `default`'s keys only: "token=120/m,grades=off" changes those
+    two and keeps the defaults of the others."""
+    parsed = {key: parse_rate(text) for key, text in default.items()}
+    value = _raw(name)
+    if value is None:
+        return parsed
+    what = (
+        "a comma-separated list of NAME=RATE (a rate such as 120/minute, 100/5m or off; "
+        "names: " + ", ".join(default) + ")"
+    )
+    seen: set[str] = set()
+    for item in (item.strip() for item in value.split(",")):
+        if not item:
+            continue
+        key, equals, text = item.partition("=")
+        key = key.strip()
+        if not equals or key not in default or key in seen:
+            raise _refuse(name, value, what)
+        seen.add(key)
+        try:
+            parsed[key] = parse_rate(text)
+        except ValueError:
+            raise _refuse(name, value, what) from None
+    return parsed

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dj_database_url
 
+from dashboard.rate_limits import EDX_THROTTLES
 from gradefreeze import env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -124,6 +125,9 @@ SPECTACULAR_SETTINGS = {
 EDXORG_BASE_URL = env.text("EDXORG_BASE_URL", "http://127.0.0.1:18000").rstrip("/") + "/"
 SOCIAL_AUTH_EDXORG_KEY = env.text("EDXORG_CLIENT_ID", "gradefreeze")
 SOCIAL_AUTH_EDXORG_SECRET = env.text("EDXORG_CLIENT_SECRET", "sandbox-secret")
+# How access tokens are asked for and sent: "bearer", or "jwt" (asked with
+# token_type=jwt, sent as `Authorization: JWT ...`, as edX's own services do).
+EDX_TOKEN_TYPE = env.choice("EDX_TOKEN_TYPE", "bearer", ("bearer", "jwt"))
 EDX_REQUEST_TIMEOUT = env.number("EDX_REQUEST_TIMEOUT", 10)
 # Refresh an access token this many seconds before it expires.
 EDX_TOKEN_REFRESH_MARGIN = env.integer("EDX_TOKEN_REFRESH_MARGIN", 300)
@@ -132,6 +136,13 @@ EDX_TOKEN_REFRESH_MARGIN = env.integer("EDX_TOKEN_REFRESH_MARGIN", 300)
 # EDX_RETRY_BACKOFF * 2**n seconds plus up to EDX_RETRY_BACKOFF of jitter in between.
 EDX_RETRIES = env.integer("EDX_RETRIES", 3)
 EDX_RETRY_BACKOFF = env.number("EDX_RETRY_BACKOFF", 0.5)
+# Requests to each LMS endpoint, for all workers together (dashboard.rate_limits): by
+# default edx-platform's own throttles; "NAME=RATE,..." changes some ("grades=600/m",
+# "enrollments=off") where the LMS has throttling raised or disabled.
+EDX_RATE_LIMITS = env.rates("EDX_RATE_LIMITS", EDX_THROTTLES)
+# An answer refusing a request for its rate (429, or the token endpoint's 403) is sent
+# again after a backoff for up to this many seconds; then the learner fails (throttled).
+EDX_THROTTLE_PATIENCE = env.number("EDX_THROTTLE_PATIENCE", 300)
 # An OAuth client with staff rights on the LMS (client-credentials grant): with one,
 # a run is frozen course-wide, reading the run's grades and enrollments by pages.
 EDXORG_STAFF_CLIENT_ID = env.text("EDXORG_STAFF_CLIENT_ID")

@@ -46,6 +46,28 @@ async def own(sandbox: "Sandbox", request: web.Request) -> Reply:
     return await sandbox.answer("enrollments", (username,), enrollments)
 
 
+async def one(sandbox: "Sandbox", request: web.Request) -> Reply:
+    """GET /api/enrollment/v1/enrollment/{username},{course_id}: EnrollmentView.get. A
+    learner's enrollment in one run, active or not (api.get_enrollment); none is a 200
+    with no body (Response(None)). Anyone but the learner or staff gets a bare 404."""
+    principal = sandbox.principal(request, Style.DRF)
+    _throttle(sandbox, principal, Style.DRF)
+    username = request.match_info["username"]
+    course_id = request.match_info["course_id"]
+    if username != principal.username and not principal.staff:
+        raise Refused(Reply(404))
+    row = sandbox.lms.enrollment(username, course_id)
+    body = None if row is None else _serialized(row.record)
+    return await sandbox.answer("enrollments", (username,), body)
+
+
+def _serialized(record: dict) -> dict:
+    """CourseEnrollmentSerializer's fields."""
+    return {
+        key: record.get(key) for key in ("created", "mode", "is_active", "course_details", "user")
+    }
+
+
 async def listing(sandbox: "Sandbox", request: web.Request) -> Reply:
     """GET /api/enrollment/v1/enrollments: CourseEnrollmentsApiListView (IsAdminUser),
     every enrollment (active or not) matching course_id and username, newest first, in

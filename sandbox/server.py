@@ -69,6 +69,11 @@ class Sandbox:
         router.add_post("/login", endpoint("login", signin.log_in))
         router.add_get("/logout", endpoint("login", signin.log_out))
         router.add_get("/api/enrollment/v1/enrollment", endpoint("enrollments", enrollments.own))
+        # enrollments/urls.py: enrollment/{USERNAME_PATTERN},{COURSE_ID_PATTERN}
+        router.add_get(
+            r"/api/enrollment/v1/enrollment/{username:[\w .@_+-]+},{course_id:[^/]+}",
+            endpoint("enrollments", enrollments.one),
+        )
         for path in ("/api/enrollment/v1/enrollments", "/api/enrollment/v1/enrollments/"):
             router.add_get(path, endpoint("enrollments", enrollments.listing))
         router.add_get("/api/grades/v1/courses/", endpoint("grades", grades.course_grades))

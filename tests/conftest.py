@@ -24,6 +24,14 @@ def _tasks_in_process(value):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_rate_limits():
+    """Each test starts with the LMS rate limiter's windows empty, as its sandbox does."""
+    from dashboard import rate_limits
+
+    rate_limits.reset()
+
+
+@pytest.fixture(autouse=True)
 def _plain_http_test_client(settings):
     """The test client speaks plain HTTP: production's redirect to HTTPS would answer 301."""
     settings.SECURE_SSL_REDIRECT = False
@@ -88,7 +96,9 @@ def start_sandbox(tmp_path, settings):
     """Start `python -m sandbox serve` on a dataset; the platform is pointed at it."""
     processes = []
 
-    def start(dataset, latency_ms=0):
+    def start(dataset, latency_ms=0, throttles="edx", options=()):
+        """`throttles`: "edx" (edX's defaults, the sandbox's own), or "off" where a suite
+        measures something else and says so; `options`: more of `serve`'s options."""
         data_file = tmp_path / f"sandbox-{len(processes)}.json"
         data_file.write_text(json.dumps(dataset))
         port = free_port()
@@ -104,9 +114,9 @@ def start_sandbox(tmp_path, settings):
                 str(port),
                 "--latency-ms",
                 str(latency_ms),
-                # throttles raised: these tests measure the freeze, not the LMS's rate limits
                 "--throttles",
-                "off",
+                throttles,
+                *options,
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

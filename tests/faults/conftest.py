@@ -354,7 +354,9 @@ def platform(private_services, start_sandbox, tmp_path, settings):
 
     def start(dataset, latency_ms=0):
         seed_learners(dataset)
-        sandbox = start_sandbox(dataset, latency_ms=latency_ms)
+        # Throttles off: the fault suite measures what faults and kills cost (grants lost,
+        # learners failed), which a throttled LMS's waits would only slow down.
+        sandbox = start_sandbox(dataset, latency_ms=latency_ms, throttles="off")
         started.append(Platform(*private_services, sandbox, tmp_path))
         return started[-1]
 

@@ -328,3 +328,41 @@ def test_throttles_off_is_an_option(run_sandbox, dataset, get):
     }
 
     assert statuses == {200}
+
+
+def test_staff_read_one_learners_enrollment_in_a_run_active_or_not(
+    run_sandbox, dataset, get, staff_token_for
+):
+    """enrollments/views.py EnrollmentView.get (urls.py: enrollment/{username},{course_id})
+    returns api.get_enrollment(username, course_id): the enrollment whether active or not,
+    with CourseEnrollmentSerializer's fields."""
+    deactivate(dataset, "alice", DEMO)
+    sandbox = run_sandbox(dataset)
+    token = staff_token_for(sandbox)
+
+    active = get(sandbox, f"api/enrollment/v1/enrollment/alice,{ANALOG}", token)
+    inactive = get(sandbox, f"api/enrollment/v1/enrollment/alice,{DEMO}", token)
+
+    assert active.status_code == 200
+    assert (active.json()["is_active"], active.json()["user"]) == (True, "alice")
+    assert set(active.json()) == {"created", "mode", "is_active", "course_details", "user"}
+    assert inactive.json()["is_active"] is False
+
+
+def test_one_enrollment_that_does_not_exist_is_an_empty_200(lms, get, staff_token):
+    """enrollments/data.py get_course_enrollment returns None when there is no
+    CourseEnrollment, and EnrollmentView.get answers Response(None): 200, no body."""
+    answer = get(lms, "api/enrollment/v1/enrollment/nobody,course-v1:edX+None+1", staff_token)
+
+    assert (answer.status_code, answer.content) == (200, b"")
+
+
+def test_someone_elses_one_enrollment_is_a_404_to_a_learner(lms, get):
+    """EnrollmentView.get: a user looking up another user's enrollment, not staff and with
+    no API key, gets a bare 404 ("do not let them deduce the existence of an enrollment"),
+    while their own is answered."""
+    other = get(lms, f"api/enrollment/v1/enrollment/bob,{ANALOG}", "at-alice-0")
+    own = get(lms, f"api/enrollment/v1/enrollment/alice,{ANALOG}", "at-alice-0")
+
+    assert (other.status_code, other.content) == (404, b"")
+    assert (own.status_code, own.json()["user"]) == (200, "alice")

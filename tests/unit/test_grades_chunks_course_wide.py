@@ -179,22 +179,24 @@ def test_a_429_without_retry_after_and_a_timeout_are_retried(
     sandbox = start_sandbox(dataset)
     status = freeze(course_run)
     assert (status.frozen, status.failed) == (4, 0)
-    # 3 tries for the throttled learner, 2 for the one timed out, 1 for each of the others.
+    # 3 tries for the throttled learner (sent again through the rate limiter after a
+    # backoff), 2 for the one timed out, 1 for each of the others.
     assert sandbox.stats()["requests"]["certificates"] == 3 + 2 + 2
 
 
-def test_a_429_past_the_retries_fails_the_learners_of_the_batch_with_its_status(
+def test_a_429_past_the_throttle_patience_fails_the_learners_of_the_batch_as_throttled(
     course_run, start_sandbox, course_wide
 ):
-    course_wide.EDX_RETRIES = 1
+    course_wide.EDX_THROTTLE_PATIENCE = 1.2
     dataset = dataset_of(3, revoked=0)
     dataset["faults"] = {"enrollments": {"status": 429}}
     seed_learners(dataset)
     sandbox = start_sandbox(dataset)
     status = freeze(course_run)
     assert (status.frozen, status.failed) == (0, 3)
-    assert status.failures_by_reason == {("cache_refresh", "http_error", 429): 3}
-    # the page is read in two halves, one batch of usernames each, each tried twice
+    assert status.failures_by_reason == {("cache_refresh", "throttled", 429): 3}
+    # the page is read in two halves, one batch of usernames each, each tried at once
+    # then after 0.5 s (the next wait, 1 s, would pass the patience)
     assert sandbox.stats()["requests"]["enrollments"] == 2 * 2
 
 
