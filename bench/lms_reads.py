@@ -122,16 +122,26 @@ async def floor_reads(url, course_key, concurrency, certificates_of):
         return await client.pipeline(certificates_of)
 
 
+# A pool process keeps one event loop and one session per concurrency: the pages'
+# certificates it fetches one call after another reuse its connections.
+_loop = None
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+
 async def _certificates(url, course_key, usernames, concurrency):
-    async with _session(concurrency) as session:
-        client = FloorClient(session, url, course_key, concurrency)
-        await client.authenticate()
-        return await client.certificates(usernames)
+    if concurrency not in _sessions:
+        _sessions[concurrency] = _session(concurrency)
+    client = FloorClient(_sessions[concurrency], url, course_key, concurrency)
+    await client.authenticate()
+    return await client.certificates(usernames)
 
 
 def certificates(url, course_key, usernames, concurrency) -> dict:
     """username -> certificate or None; run in a process of the floor's pool."""
-    return asyncio.run(_certificates(url, course_key, usernames, concurrency))
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(_certificates(url, course_key, usernames, concurrency))
 
 
 def ready(_=None) -> float:
