@@ -20,6 +20,7 @@ from dashboard.course_reader import (
     ListedLearner,
     course_grade_pages,
     read_course_page,
+    read_unlisted,
     start_course_page_read,
 )
 from dashboard.diagnosis import (
@@ -59,6 +60,7 @@ __all__ = [
     "start_course_page_read",
     "read_learners",
     "read_live",
+    "read_unlisted",
     "refresh_cached_data",
     "staff_client_configured",
     "store_learner_reads",

@@ -41,3 +41,25 @@ def check_token_encryption_keys_are_set(app_configs: Any, **kwargs: Any) -> list
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_two_oauth_clients(app_configs: Any, **kwargs: Any) -> list[CheckMessage]:
+    """Learners' client (authorization code) and the staff client (client credentials) are
+    two clients: edX gives each one grant type, and only the staff one a staff user
+    (oauth_dispatch/models.py, django-oauth-toolkit's Application.authorization_grant_type)."""
+    if settings.EDXORG_STAFF_CLIENT_ID and (
+        settings.EDXORG_STAFF_CLIENT_ID == settings.SOCIAL_AUTH_EDXORG_KEY
+    ):
+        return [
+            Error(
+                "EDXORG_STAFF_CLIENT_ID is the same client as EDXORG_CLIENT_ID: edX gives a "
+                "client one grant type, so one client cannot both sign learners in "
+                "(authorization code) and read whole runs (client credentials).",
+                hint="Register a second OAuth application on the LMS, with the client-"
+                "credentials grant and a staff user, and set EDXORG_STAFF_CLIENT_ID/SECRET "
+                "to it.",
+                id="dashboard.E003",
+            )
+        ]
+    return []

@@ -9,17 +9,30 @@ pool, many in flight, on the process's event loop.
 
 import asyncio
 import json
-from collections.abc import Awaitable, Iterator, Mapping
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
+
+from django.conf import settings
+from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
-from dashboard.failures import EdxRefreshError, Stage, edx_errors, learner_error
+from dashboard.failures import (
+    EdxRefreshError,
+    Reason,
+    Stage,
+    edx_errors,
+    learner_error,
+    no_certificate,
+)
 from dashboard.lms_async import async_staff_reader, run, submit
 from dashboard.lms_client import StaffTokenError
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
+from dashboard.token_refresh import EDX_PROVIDER
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -28,30 +41,44 @@ V = TypeVar("V")
 NO_CERTIFICATE_MODES = frozenset({"audit"})
 # The enrollments listing takes at most this many usernames (and answers 100 a page).
 USERNAMES_PER_REQUEST = 100
+# edX's username rule, which the listing's form applies to each name of `username`
+# (enrollments/forms.py CourseEnrollmentsApiListForm.clean_username calls
+# user_authn/views/registration_form.py validate_username): Django's validate_slug, or,
+# with ENABLE_UNICODE_USERNAME, a full match of USERNAME_REGEX_PARTIAL (lms/envs/common.py).
+_ASCII_USERNAME = re.compile(r"^[-a-zA-Z0-9_]+\Z")
+_UNICODE_USERNAME = re.compile(r"^[\w .@_+-]+\Z")
 
 
 @dataclass(frozen=True)
 class ListedLearner:
-    """A learner of a grade page who is the platform's: their user and the grade edX listed."""
+    """A learner of a grade page who is the platform's: their user and the grade edX listed
+    (None: edX has none for them, read alone by `read_unlisted`)."""
 
     user_id: int
-    current_grade: EdxJson
+    current_grade: EdxJson | None
 
 
 async def staff_json(
-    endpoint: str, path_or_url: str, fields: dict | None = None, missing_ok: bool = False
+    endpoint: str,
+    path_or_url: str,
+    fields: dict | None = None,
+    not_found: Callable[[bytes], Any] | None = None,
+    empty_ok: bool = False,
 ) -> Any:
-    """edX's JSON answer to a GET of `endpoint` with the staff token; None for a 404 if
-    `missing_ok`. Call on lms_async's event loop."""
+    """edX's JSON answer to a GET of `endpoint` (rate_limits' name) with the staff token;
+    for a 404, what `not_found(body)` makes of it if given; None for a 200 with no body
+    (DRF's Response(None)) if `empty_ok`. Call on lms_async's event loop."""
     with edx_errors():
         try:
             response = await async_staff_reader().get(endpoint, path_or_url, fields)
         except StaffTokenError as error:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
-        if missing_ok and response.status == 404:
-            return None
+        if not_found is not None and response.status == 404:
+            return not_found(response.data)
         if response.status >= 400:
             raise EdxRefreshError(Stage.CACHE_REFRESH, "http_error", response.status)
+        if empty_ok and not response.data.strip():
+            return None
         return json.loads(response.data)
 
 
@@ -72,7 +99,14 @@ def course_grade_pages(course_run: CourseRun, page_size: int) -> Iterator[list]:
         yield results
 
 
-async def _enrollments_of(course_key: str, usernames: list[str]) -> list:
+def batchable(username: str) -> bool:
+    """Whether the enrollment listing takes this name in its `username` list: its form
+    validates each name with edX's username rule, and one it refuses fails the request."""
+    rule = _UNICODE_USERNAME if settings.EDX_UNICODE_USERNAMES else _ASCII_USERNAME
+    return rule.match(username) is not None
+
+
+async def _listed_enrollments(course_key: str, usernames: list[str]) -> list:
     """The enrollments in the run of these learners, as the staff listing gives them."""
     url: str | None = "api/enrollment/v1/enrollments"
     fields: dict | None = {"course_id": course_key, "username": ",".join(usernames)}
@@ -83,6 +117,50 @@ async def _enrollments_of(course_key: str, usernames: list[str]) -> list:
             found += page["results"]
             url, fields = page.get("next"), None
     return found
+
+
+async def _one_enrollment(course_key: str, username: str) -> list:
+    """The learner's enrollment in the run, active or not, read alone (EnrollmentView:
+    `enrollment/{username},{course_id}`, which takes any username); [] for none."""
+    path = f"api/enrollment/v1/enrollment/{quote(username, safe='')},{course_key}"
+    with edx_errors():
+        enrollment = await staff_json("enrollments", path, empty_ok=True)
+        if enrollment is not None and not isinstance(enrollment, dict):
+            raise TypeError("an enrollment is not an object")
+    return [] if enrollment is None else [enrollment]
+
+
+async def _enrollments_of(
+    course_key: str, usernames: list[str]
+) -> tuple[list, dict[str, Exception]]:
+    """The enrollments in the run of these learners, and what failed, by username.
+
+    A batch the listing refuses (400: a name its form does not validate, which
+    `batchable` did not foresee) is split in two, and so on down to one learner, who
+    is read alone: one name never fails the others.
+    """
+    if len(usernames) == 1 and not batchable(usernames[0]):
+        return await _one_learner(course_key, usernames[0])
+    try:
+        return await _listed_enrollments(course_key, usernames), {}
+    except EdxRefreshError as error:
+        if error.http_status != 400:
+            raise
+    if len(usernames) == 1:
+        return await _one_learner(course_key, usernames[0])
+    half = len(usernames) // 2
+    (first, first_failed), (second, second_failed) = await asyncio.gather(
+        _enrollments_of(course_key, usernames[:half]),
+        _enrollments_of(course_key, usernames[half:]),
+    )
+    return first + second, {**first_failed, **second_failed}
+
+
+async def _one_learner(course_key: str, username: str) -> tuple[list, dict[str, Exception]]:
+    try:
+        return await _one_enrollment(course_key, username), {}
+    except Exception as error:  # this learner fails, with the reason
+        return [], {username: error}
 
 
 def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner]) -> LearnersRead:
@@ -123,18 +201,22 @@ async def read_course_page_async(
     """
     key = course_run.edx_course_key
     names = sorted(learners)
-    batches = {
-        i: names[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(names), USERNAMES_PER_REQUEST)
-    }
+    listed = [name for name in names if batchable(name)]
+    batches = [
+        listed[i : i + USERNAMES_PER_REQUEST] for i in range(0, len(listed), USERNAMES_PER_REQUEST)
+    ]
+    batches += [[name] for name in names if not batchable(name)]  # each read alone
     failed: dict[str, EdxRefreshError] = {}
     enrollments: dict[str, EdxJson | None] = dict.fromkeys(names)
     certificates: dict[str, EdxJson | None] = {}
-    answers = await _outcomes({i: _enrollments_of(key, batch) for i, batch in batches.items()})
+    answers = await _outcomes({i: _enrollments_of(key, batch) for i, batch in enumerate(batches)})
     for i, answer in answers.items():
         if isinstance(answer, Exception):
             failed.update(dict.fromkeys(batches[i], learner_error(answer)))
             continue
-        for enrollment in answer:
+        found, batch_failed = answer
+        failed.update((name, learner_error(error)) for name, error in batch_failed.items())
+        for enrollment in found:
             if isinstance(enrollment, dict) and enrollment.get("user") in enrollments:
                 enrollments[enrollment["user"]] = enrollment
     if not course_run.has_exam:
@@ -149,7 +231,8 @@ async def read_course_page_async(
 
         async def fetch(name: str) -> EdxJson | None:
             path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
-            certificate = await staff_json("certificates", path, missing_ok=True)
+            # None only for edX's no_certificate_for_user; another 404 fails the learner.
+            certificate = await staff_json("certificates", path, not_found=no_certificate)
             if certificate is not None and not isinstance(certificate, dict):
                 raise TypeError("a certificate is not an object")
             return certificate
@@ -181,3 +264,52 @@ async def read_course_page_async(
         except EdxRefreshError as error:
             errors[learner.user_id] = error
     return LearnersRead(reads=reads, errors=errors)
+
+
+def _no_grade(body: bytes) -> None:
+    """The single-learner grade read's 404 (user_not_enrolled, user_does_not_exist): no
+    grade, and so, as the enrollment read confirms, not a learner of the run."""
+    return None
+
+
+def read_unlisted(
+    course_run: CourseRun, user_ids: list[int]
+) -> tuple[dict[str, ListedLearner], dict[int, EdxRefreshError]]:
+    """The learners the platform counts as actively enrolled but whom the run's grade
+    listing never showed (it leaves out whoever is no longer active, and anyone whose
+    grade read raised: views.py CourseGradesView._get_user_grades), read one by one with
+    the staff token: their current grade from `?username=`, which answers for any
+    enrollment, active or not. Returns them as a listing page would, for
+    `read_course_page`, and the failures."""
+    key = course_run.edx_course_key
+    names = dict(
+        UserSocialAuth.objects.filter(provider=EDX_PROVIDER, user_id__in=user_ids).values_list(
+            "uid", "user_id"
+        )
+    )
+    errors: dict[int, EdxRefreshError] = {
+        user_id: EdxRefreshError(Stage.TOKEN_REFRESH, Reason.NO_EDX_LINK)
+        for user_id in set(user_ids) - set(names.values())
+    }
+
+    async def grade_of(name: str) -> EdxJson | None:
+        answer = await staff_json(
+            "grades", f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
+        )
+        if answer is None:
+            return None
+        if not isinstance(answer, list) or (answer and not isinstance(answer[0], dict)):
+            raise TypeError("a single learner's grade is not a list of objects")
+        return answer[0] if answer else None
+
+    learners: dict[str, ListedLearner] = {}
+
+    async def grades() -> dict[str, EdxJson | None | Exception]:
+        return await _outcomes({name: grade_of(name) for name in sorted(names)})
+
+    for name, grade in run(grades()).items():
+        if isinstance(grade, Exception):
+            errors[names[name]] = learner_error(grade)
+        else:
+            learners[name] = ListedLearner(names[name], grade)
+    return learners, errors

@@ -9,6 +9,7 @@ endpoint) or the exception's class for unexpected failures.
 """
 
 import contextlib
+import json
 from collections.abc import Iterator
 from enum import StrEnum
 
@@ -37,8 +38,17 @@ class Reason(StrEnum):
     MALFORMED_RESPONSE = "malformed_response"
     # The LMS kept refusing the request for its rate past EDX_THROTTLE_PATIENCE.
     THROTTLED = "throttled"
+    # A certificate read: edX's 404 other than no_certificate_for_user (certificates/apis/
+    # v0/views.py CertificatesDetailView.get), with its own error_code; without one, or
+    # with one edX does not document, CERTIFICATE_NOT_FOUND.
+    NO_CERTIFICATE_CONFIGURATION_FOR_COURSE = "no_certificate_configuration_for_course"
+    COURSE_ID_NOT_VALID = "course_id_not_valid"
+    CERTIFICATE_NOT_FOUND = "certificate_not_found"
     # Computation
     NO_CURRENT_GRADE = "no_current_grade"
+    # The certificate is being generated: its status is not final, so no final grade yet;
+    # retry_failed_final_grades (or a later freeze) reads the learner again.
+    CERTIFICATE_GENERATING = "certificate_generating"
     MALFORMED_CURRENT_GRADE = "malformed_current_grade"
     MALFORMED_CERTIFICATE = "malformed_certificate"
     MALFORMED_ENROLLMENT = "malformed_enrollment"
@@ -71,6 +81,30 @@ class EdxRefreshError(Exception):
         self.reason = reason
         self.http_status = http_status
         self.during = during or stage  # where an unexpected failure happened
+
+
+# The one 404 of the certificate endpoint that means "this learner has no certificate".
+NO_CERTIFICATE_FOR_USER = "no_certificate_for_user"
+_CERTIFICATE_404_REASONS = {
+    reason.value: reason
+    for reason in (Reason.NO_CERTIFICATE_CONFIGURATION_FOR_COURSE, Reason.COURSE_ID_NOT_VALID)
+}
+
+
+def no_certificate(body: bytes | str | None) -> None:
+    """Read a certificate endpoint's 404: returns when it means the learner has no
+    certificate (error_code no_certificate_for_user), else raises the learner's failure
+    with the reason edX gave."""
+    code = None
+    try:
+        answer = json.loads(body or b"")
+        code = answer.get("error_code") if isinstance(answer, dict) else None
+    except ValueError:
+        pass
+    if code == NO_CERTIFICATE_FOR_USER:
+        return
+    reason = _CERTIFICATE_404_REASONS.get(str(code), Reason.CERTIFICATE_NOT_FOUND)
+    raise EdxRefreshError(Stage.CACHE_REFRESH, reason, 404)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,14 @@ from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
-from dashboard.failures import EdxRefreshError, Reason, Stage, edx_errors, learner_error
+from dashboard.failures import (
+    EdxRefreshError,
+    Reason,
+    Stage,
+    edx_errors,
+    learner_error,
+    no_certificate,
+)
 from dashboard.lms_client import edx_client
 from dashboard.records import EdxJson, GradeData, LearnerRead, LearnersRead
 from dashboard.token_refresh import edx_links, refresh_tokens
@@ -30,12 +37,23 @@ def _fetch_or_none(fetch: Callable[[], Any]) -> EdxJson | None:
         raise
 
 
+def _certificate_or_none(edx: Any, username: str, course_key: str) -> EdxJson | None:
+    """The learner's certificate in the run; None only when edX says they have none."""
+    try:
+        with edx_errors():
+            return edx.certificates.get_student_certificate(username, course_key).json
+    except EdxRefreshError as error:
+        answer = getattr(error.__cause__, "response", None)
+        if error.http_status == 404 and answer is not None:
+            no_certificate(answer.content)
+            return None
+        raise
+
+
 def fetch_grade_data(edx: Any, username: str, course_key: str) -> GradeData:
     """The learner's certificate and current grade in one run, as edX answers them."""
     return GradeData(
-        certificate=_fetch_or_none(
-            lambda: edx.certificates.get_student_certificate(username, course_key)
-        ),
+        certificate=_certificate_or_none(edx, username, course_key),
         current_grade=_fetch_or_none(
             lambda: edx.current_grades.get_student_current_grade(username, course_key)
         ),
@@ -69,7 +87,7 @@ def read_learners(
     known_runs = {run.edx_course_key: run for run in CourseRun.objects.all()}
 
     def read(link: UserSocialAuth) -> LearnerRead:
-        edx = edx_client(link.extra_data["access_token"])
+        edx = edx_client(link.extra_data["access_token"], link.extra_data.get("token_type"))
         enrollments = _fetch_enrollments(edx)
         enrolled = [known_runs[key] for key in enrollments if key in known_runs]
         runs = enrolled if course_runs is None else course_runs

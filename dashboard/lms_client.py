@@ -114,17 +114,19 @@ class PooledEdxApi(EdxApi):
         return self._requesters[token_type]
 
 
-def authorization_scheme() -> str:
-    """How an access token is sent: edX takes a JWT as `Authorization: JWT ...`."""
-    return "JWT" if settings.EDX_TOKEN_TYPE == "jwt" else "Bearer"
+def authorization_scheme(token_type: str | None = None) -> str:
+    """How an access token of `token_type` (as the token endpoint named it; default
+    EDX_TOKEN_TYPE) is sent: edX takes a JWT as `Authorization: JWT ...`."""
+    kind = (token_type or settings.EDX_TOKEN_TYPE).lower()
+    return "JWT" if kind == "jwt" else "Bearer"
 
 
-def edx_client(access_token: str) -> PooledEdxApi:
+def edx_client(access_token: str, token_type: str | None = None) -> PooledEdxApi:
     return PooledEdxApi(
         {"access_token": access_token},
         base_url=settings.EDXORG_BASE_URL,
         timeout=settings.EDX_REQUEST_TIMEOUT,
-        token_type=authorization_scheme(),
+        token_type=authorization_scheme(token_type),
     )
 
 

@@ -127,6 +127,9 @@ SOCIAL_AUTH_EDXORG_KEY = env.text("EDXORG_CLIENT_ID", "gradefreeze")
 SOCIAL_AUTH_EDXORG_SECRET = env.text("EDXORG_CLIENT_SECRET", "sandbox-secret")
 # How access tokens are asked for and sent: "bearer", or "jwt" (asked with
 # token_type=jwt, sent as `Authorization: JWT ...`, as edX's own services do).
+# The LMS's ENABLE_UNICODE_USERNAME: which usernames its enrollment listing takes in a
+# batch (the others are read one learner at a time).
+EDX_UNICODE_USERNAMES = env.boolean("EDX_UNICODE_USERNAMES", False)
 EDX_TOKEN_TYPE = env.choice("EDX_TOKEN_TYPE", "bearer", ("bearer", "jwt"))
 EDX_REQUEST_TIMEOUT = env.number("EDX_REQUEST_TIMEOUT", 10)
 # Refresh an access token this many seconds before it expires.

@@ -118,7 +118,8 @@ def freeze_course_run(course_run: CourseRun, send_chunks: SendChunks) -> Outcome
     `send_chunks(freeze_round)` is called once the round is committed. The run's
     grading status row stays locked meanwhile, so two freezes of one run never
     interleave. A course-wide freeze is complete once a round has listed and frozen
-    every page of the run; a per-learner one once nobody is left.
+    every page of the run and nobody is left (who the listing never showed is read alone
+    with the staff token, in a round of their own); a per-learner one once nobody is left.
     """
     try:
         check_freeze_date_passed(course_run)
@@ -134,9 +135,17 @@ def freeze_course_run(course_run: CourseRun, send_chunks: SendChunks) -> Outcome
         size = population(course_run).count()
         if mode == CourseRun.COURSE_WIDE:
             if grading_status.fully_listed and rounds.round_finished(grading_status):
-                rounds.mark_complete(grading_status, mode)
-                return Outcome.COMPLETED
-            freeze_round = rounds.start_round(grading_status, mode, mode, size)
+                # Frozen + failed = needed: whom the listing never showed is read alone.
+                left = learners_left(course_run, grading_status).order_by("id")
+                left_ids = list(left.values_list("id", flat=True))
+                if not left_ids:
+                    rounds.mark_complete(grading_status, mode)
+                    return Outcome.COMPLETED
+                freeze_round = rounds.start_round(
+                    grading_status, mode, rounds.UNLISTED, size, rounds.learner_chunks(left_ids)
+                )
+            else:
+                freeze_round = rounds.start_round(grading_status, mode, mode, size)
         else:
             left = learners_left(course_run, grading_status).order_by("id")
             left_ids = list(left.values_list("id", flat=True))

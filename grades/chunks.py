@@ -22,6 +22,7 @@ from dashboard.api import (
     Stage,
     course_grade_pages,
     read_learners,
+    read_unlisted,
     start_course_page_read,
     store_learner_reads,
     user_ids_by_edx_username,
@@ -202,8 +203,31 @@ def freeze_course_page(grading_status: CourseRunGradingStatus, records: list) ->
     read with the staff token; what was read is cached as a per-learner read would
     cache it, and only learners actively enrolled are frozen.
     """
+    return _freeze_listed(grading_status, _page_learners(grading_status, records))
+
+
+def freeze_unlisted(grading_status: CourseRunGradingStatus, user_ids: list[int]) -> tuple[int, int]:
+    """Course-wide completeness: learners the platform counts as actively enrolled whom
+    the listing never showed, read one by one with the staff token. Whom edX says is
+    actively enrolled is frozen or fails with a reason; the others' enrollment is cached
+    as edX gives it, so they leave the run's population."""
     course_run = grading_status.course_run
-    learners = _page_learners(grading_status, records)
+    left = (
+        population(course_run)
+        .filter(id__in=user_ids)
+        .exclude(id__in=frozen_user_ids(course_run))
+        .exclude(id__in=grading_status.failures.values("user_id"))
+    )
+    learners, errors = read_unlisted(course_run, list(left.values_list("id", flat=True)))
+    frozen, failed = freeze_reads(grading_status, LearnersRead({}, dict(errors)))
+    more_frozen, more_failed = _freeze_listed(grading_status, learners)
+    return frozen + more_frozen, failed + more_failed
+
+
+def _freeze_listed(
+    grading_status: CourseRunGradingStatus, learners: dict[str, ListedLearner]
+) -> tuple[int, int]:
+    course_run = grading_status.course_run
     # Two halves, the second read (on the event loop of lms_async) while the first is
     # written: the write mostly waits on the database, so they overlap.
     names = sorted(learners)

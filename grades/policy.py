@@ -6,6 +6,7 @@ Pure: edX's JSON records in, (grade, passed, paid) out; no database, no I/O.
   grade; paid iff the enrollment mode is verified or honor.
 - Other runs: passed iff the learner holds a `downloadable` certificate; paid iff the
   certificate type is verified or honor, or, with no certificate, the enrollment mode is.
+  A certificate still `generating` gives no final grade yet (certificate_generating).
 - The grade is edX's `percent` as a float in [0, 1]; a value that does not parse is 0.0.
 """
 
@@ -17,6 +18,9 @@ from dashboard.failures import Reason, Stage
 
 PAID_MODES = frozenset({"verified", "honor"})
 DOWNLOADABLE = "downloadable"
+# certificates/data.py CertificateStatuses.generating: edX is making it (is_passing is
+# already true); whether it ends downloadable is not known yet, so no final grade now.
+GENERATING = "generating"
 
 
 class FinalGradeError(Exception):
@@ -83,6 +87,8 @@ def compute_final_grade(
         )
     if certificate is None:
         return FinalGradeValues(grade=grade, passed=False, paid=enrollment_paid)
+    if certificate.get("status") == GENERATING:
+        raise FinalGradeError(Reason.CERTIFICATE_GENERATING)
     return FinalGradeValues(
         grade=grade,
         passed=certificate.get("status") == DOWNLOADABLE,

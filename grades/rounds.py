@@ -33,6 +33,9 @@ from grades.signals import chunk_finished
 
 # A chunk or listing silent for this many heartbeats is taken as dead.
 HEARTBEATS_MISSED = 3
+# The round mode of a course-wide freeze's completeness round: chunks of the learners
+# the listing never showed, each read alone with the staff token.
+UNLISTED = "unlisted"
 
 
 @dataclass(frozen=True)
@@ -251,14 +254,15 @@ def start_round(
     chunks: list[list[int]] | None = None,
 ) -> FreezeRound:
     """A new round of the freeze (whose mode is `mode`) reading the LMS by `round_mode`:
-    per learner, in these `chunks` of user ids; course-wide, its chunks listed as it goes."""
+    per learner, in these `chunks` of user ids; course-wide, its chunks listed as it goes;
+    UNLISTED, these `chunks` of user ids read with the staff token."""
     chunks = chunks or []
     grading_status.status = CourseRunGradingStatus.PENDING
     grading_status.completed_on = None
     grading_status.mode = mode
     grading_status.round += 1
     grading_status.round_mode = round_mode
-    grading_status.listed = round_mode == CourseRun.PER_LEARNER
+    grading_status.listed = round_mode != CourseRun.COURSE_WIDE
     grading_status.population = population
     grading_status.chunks_total = len(chunks)
     grading_status.chunks_done = 0

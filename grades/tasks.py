@@ -22,8 +22,9 @@ def send_chunks(freeze_round: rounds.FreezeRound) -> None:
     if freeze_round.mode == CourseRun.COURSE_WIDE:
         list_course_run.delay(freeze_round.grading_status_id, freeze_round.number)
         return
+    task = freeze_unlisted if freeze_round.mode == rounds.UNLISTED else freeze_chunk
     for index, user_ids in enumerate(freeze_round.chunks):
-        freeze_chunk.delay(freeze_round.grading_status_id, freeze_round.number, index, user_ids)
+        task.delay(freeze_round.grading_status_id, freeze_round.number, index, user_ids)
 
 
 def chunk_actor(course_run: CourseRun) -> str:
@@ -100,6 +101,22 @@ def freeze_chunk(
         round_number,
         index,
         lambda grading_status: chunks.freeze_users(grading_status, user_ids),
+        lambda grading_status: user_ids,
+    )
+
+
+@shared_task(bind=True, ignore_result=True, max_retries=None)
+def freeze_unlisted(
+    self: Task, grading_status_id: int, round_number: int, index: int, user_ids: list[int]
+) -> str | dict:
+    """Course-wide mode: freeze a chunk of the learners the listing never showed, each
+    read with the staff token."""
+    return run_chunk(
+        self,
+        grading_status_id,
+        round_number,
+        index,
+        lambda grading_status: chunks.freeze_unlisted(grading_status, user_ids),
         lambda grading_status: user_ids,
     )
 

@@ -7,7 +7,11 @@ import sys
 
 from cryptography.fernet import Fernet
 
-from dashboard.checks import check_token_encryption_keys, check_token_encryption_keys_are_set
+from dashboard.checks import (
+    check_token_encryption_keys,
+    check_token_encryption_keys_are_set,
+    check_two_oauth_clients,
+)
 from tests.conftest import ROOT
 
 SETTINGS_FROM_ENV = (
@@ -84,3 +88,23 @@ def test_a_malformed_key_is_an_error_that_does_not_print_it(settings):
 def test_well_formed_keys_pass(settings):
     settings.TOKEN_ENCRYPTION_KEYS = [Fernet.generate_key().decode() for _ in range(2)]
     assert check_token_encryption_keys(None) == []
+
+
+def test_check_deploy_refuses_one_client_for_learners_and_staff(tmp_path):
+    result = check_deploy(
+        tmp_path,
+        TOKEN_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        EDXORG_CLIENT_ID="gradefreeze",
+        EDXORG_STAFF_CLIENT_ID="gradefreeze",
+        EDXORG_STAFF_CLIENT_SECRET="secret",
+    )
+    assert result.returncode == 1
+    assert "(dashboard.E003) EDXORG_STAFF_CLIENT_ID is the same client" in result.stderr
+
+
+def test_two_clients_or_no_staff_client_pass(settings):
+    settings.SOCIAL_AUTH_EDXORG_KEY = "gradefreeze"
+    settings.EDXORG_STAFF_CLIENT_ID = "gradefreeze-staff"
+    assert check_two_oauth_clients(None) == []
+    settings.EDXORG_STAFF_CLIENT_ID = ""
+    assert check_two_oauth_clients(None) == []

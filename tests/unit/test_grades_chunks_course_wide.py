@@ -128,12 +128,10 @@ def test_a_run_with_an_exam_asks_no_certificate(course_run, start_sandbox):
     assert {name: values[1] for name, values in frozen_values().items()} == passed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="edX lists only active enrollees: a learner the cache shows active but the listing "
-    "never showed needs the completeness round of issue 9 (being built)",
-)
 def test_learners_unknown_to_the_platform_or_not_active_are_not_frozen(course_run, start_sandbox):
+    """lms/djangoapps/grades/rest_api/v1/views.py CourseGradesView lists active enrollees
+    only: learner00003, active in the platform's cache but no longer on edX, is read alone
+    (?username= answers for any enrollment) and leaves the population."""
     dataset = dataset_of(10, revoked=0)
     platform = copy.deepcopy(dataset)
     for name in ("learner00001", "learner00002"):
@@ -146,6 +144,35 @@ def test_learners_unknown_to_the_platform_or_not_active_are_not_frozen(course_ru
     assert "learner00003" not in frozen_values()
     inactive = CachedEnrollment.objects.get(user__username="learner00003")
     assert inactive.data["is_active"] is False
+
+
+def test_a_learner_the_listing_left_out_is_read_alone_and_frozen(course_run, start_sandbox):
+    """views.py CourseGradesView._get_user_grades leaves out a learner whose grade read
+    raised (a read_error, once): active on edX, they are read alone and frozen."""
+    dataset = dataset_of(12, revoked=0)
+    dataset["learners"]["learner00005"]["faults"] = {"grades": {"read_error": True, "times": 1}}
+    seed_learners(dataset)
+    sandbox = start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.state, status.frozen, status.failed) == (FreezeState.COMPLETE, 12, 0)
+    assert "learner00005" in frozen_values()
+    assert sandbox.stats()["faults"]["grades"] == 1
+
+
+def test_a_learner_whose_grade_cannot_be_read_fails_with_a_reason(
+    course_run, start_sandbox, course_wide
+):
+    """A grade read that always raises: left out of the listing, and a 500 when read
+    alone (utils.py _get_single_user_grade): the learner fails, and the run completes
+    with frozen + failed = needed."""
+    course_wide.EDX_RETRIES = 1
+    dataset = dataset_of(8, revoked=0)
+    dataset["learners"]["learner00002"]["faults"] = {"grades": {"read_error": True}}
+    seed_learners(dataset)
+    start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.state, status.frozen, status.failed) == (FreezeState.COMPLETE, 7, 1)
+    assert status.failures_by_reason == {("cache_refresh", "http_error", 500): 1}
 
 
 def test_a_certificate_answering_5xx_is_retried_then_recorded(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grades.policy import FinalGradeValues, compute_final_grade, parse_percent
+from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade, parse_percent
 
 
 def grade(percent=0.8, passed=True):
@@ -51,10 +51,21 @@ class TestCertificateRuns:
         values = compute_final_grade(False, grade(passed=False), certificate(), enrollment("audit"))
         assert values == FinalGradeValues(grade=0.8, passed=True, paid=True)
 
-    @pytest.mark.parametrize("status", ["notpassing", "unverified", "generating", "restricted"])
+    @pytest.mark.parametrize("status", ["notpassing", "unverified", "restricted"])
     def test_certificate_not_downloadable_does_not_pass(self, status):
         values = compute_final_grade(False, grade(passed=True), certificate(status), enrollment())
         assert values.passed is False
+
+    def test_a_certificate_being_generated_gives_no_final_grade_yet(self):
+        """certificates/data.py CertificateStatuses.generating: not final; the learner is
+        failed with a reason and read again, never frozen as not passed."""
+        with pytest.raises(FinalGradeError) as raised:
+            compute_final_grade(False, grade(passed=True), certificate("generating"), enrollment())
+        assert raised.value.reason == "certificate_generating"
+
+    def test_an_exam_run_does_not_wait_for_a_certificate(self):
+        values = compute_final_grade(True, grade(passed=True), certificate("generating"), None)
+        assert values.passed is True
 
     def test_no_certificate_does_not_pass_even_if_edx_says_passed(self):
         values = compute_final_grade(False, grade(passed=True), None, enrollment())
