@@ -165,6 +165,7 @@ async def _one_learner(course_key: str, username: str) -> tuple[list, dict[str, 
 
 def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner]) -> LearnersRead:
     """Read what the run's staff view says of these learners (by edX username); waits."""
+    _load_for_the_loop(course_run)
     return run(read_course_page_async(course_run, learners))
 
 
@@ -172,7 +173,14 @@ def start_course_page_read(
     course_run: CourseRun, learners: Mapping[str, ListedLearner]
 ) -> "Future[LearnersRead]":
     """Start reading these learners on the event loop; the caller goes on meanwhile."""
+    _load_for_the_loop(course_run)
     return submit(read_course_page_async(course_run, learners))
+
+
+def _load_for_the_loop(course_run: CourseRun) -> None:
+    """Load here what the read uses of the run: no query may run on the event loop
+    (Django refuses it: SynchronousOnlyOperation)."""
+    course_run.has_exam  # noqa: B018 - loads the run's course
 
 
 async def _outcomes(calls: Mapping[K, Awaitable[V]]) -> dict[K, V | Exception]:

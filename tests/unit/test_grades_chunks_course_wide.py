@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from courses.models import CourseRun
+from dashboard.api import ListedLearner, read_course_page
 from dashboard.models import CachedEnrollment
 from demo.api import seed_course_run, seed_learners
 from grades import api, selectors, tasks
@@ -357,3 +358,23 @@ def test_a_page_given_up_fails_the_learners_of_its_records_who_are_in_the_popula
     lost = ("learner00004", "learner00005", "learner00006")
     assert set(failed) == {(name, "unexpected", "worker_lost") for name in lost}
     assert sandbox.stats()["requests"] == {}, "a page given up reads nothing"
+
+
+def test_a_page_read_of_a_run_loaded_without_its_course_queries_nothing_on_the_event_loop(
+    course_run, start_sandbox
+):
+    """The read runs on lms_async's event loop, where Django refuses any query: what it
+    uses of the run (its course's has_exam) is loaded by the caller first."""
+    dataset = dataset_of(5, revoked=0)
+    seed_learners(dataset)
+    start_sandbox(dataset)
+    fresh = CourseRun.objects.get(pk=course_run.pk)  # its course not loaded yet
+    learners = {
+        name: ListedLearner(user_id, learner["grades"][0])
+        for name, learner in dataset["learners"].items()
+        for user_id in get_user_model()
+        .objects.filter(social_auth__uid=name)
+        .values_list("id", flat=True)
+    }
+    read = read_course_page(fresh, learners)
+    assert (len(read.reads), read.errors) == (5, {})
