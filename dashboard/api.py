@@ -17,6 +17,7 @@ from dashboard.cache import (
     store_learner_reads,
 )
 from dashboard.course_reader import (
+    USERNAMES_PER_REQUEST,
     ListedLearner,
     course_grade_pages,
     read_course_page,
@@ -37,6 +38,7 @@ from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersR
 from dashboard.token_refresh import EDX_PROVIDER, user_ids_by_edx_username
 
 __all__ = [
+    "USERNAMES_PER_REQUEST",
     "EDX_PROVIDER",
     "CachedRecord",
     "EdxLinkState",

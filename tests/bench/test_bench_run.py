@@ -94,11 +94,11 @@ def test_a_throttled_benchmark_reports_its_throttle_floor_and_the_peak_rates(
     assert figures["sandbox_settings"]["rates"]["enrollments_staff"] == "120/minute"
     throttles = figures["results"]["course-wide"]["throttles"]
     enrollments = throttles["endpoints"]["enrollments"]
-    # 60 learners: one grade page read in two halves, one batch of usernames each
-    assert enrollments["requests_needed"] == 2
-    assert enrollments["floor_s"] == 1.0
-    assert enrollments["peak_per_minute"] == 2
+    # 60 learners: one grade page, one part, one batch of usernames
+    assert enrollments["requests_needed"] == 1
+    assert enrollments["floor_s"] == 0.5
+    assert enrollments["peak_per_minute"] == 1
     assert enrollments["over_limit_in_peak_minute"] == 0
-    assert throttles["throttle_floor_s"] == 1.0
+    assert throttles["throttle_floor_s"] == 1.0  # the token endpoint: 2 requests at 120/m
     assert throttles["status_429"] == 0
     assert "throttle floor" in run.stdout
