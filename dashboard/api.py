@@ -32,6 +32,7 @@ from dashboard.diagnosis import (
     read_live,
 )
 from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
+from dashboard.freshness import refresh_learners, refresh_stale_learners, stale_linked_learners
 from dashboard.learner_reader import read_learners
 from dashboard.lms_client import staff_client_configured
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
@@ -64,6 +65,9 @@ __all__ = [
     "read_live",
     "read_unlisted",
     "refresh_cached_data",
+    "refresh_learners",
+    "refresh_stale_learners",
+    "stale_linked_learners",
     "staff_client_configured",
     "store_learner_reads",
     "user_ids_by_edx_username",

@@ -6,6 +6,7 @@ two reads and a fault leaves it as it was.
 
 import json
 from collections.abc import Iterable
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import models
@@ -14,7 +15,13 @@ from django.utils import timezone
 
 from courses.models import CourseRun
 from dashboard.failures import EdxRefreshError, Reason, Stage
-from dashboard.models import CachedCertificate, CachedCurrentGrade, CachedEdxData, CachedEnrollment
+from dashboard.models import (
+    CachedCertificate,
+    CachedCurrentGrade,
+    CachedEdxData,
+    CachedEnrollment,
+    LearnerRefresh,
+)
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead
 from gradefreeze.bulk_writes import insert_rows
 
@@ -80,6 +87,7 @@ def store_learner_reads(reads: Iterable[LearnerRead]) -> None:
     ]
     _delete_pairs(CachedEnrollment, gone)
     _upsert(CachedEnrollment, enrollments)
+    mark_enrollments_refreshed(whole, now)
     for model, attribute in (
         (CachedCertificate, "certificate"),
         (CachedCurrentGrade, "current_grade"),
@@ -119,3 +127,21 @@ def enrolled_with_current_grade(course_run: CourseRun) -> QuerySet[models.Model,
         course_run=course_run, user_id__in=enrolled.values("user_id")
     )
     return graded.values_list("user_id", flat=True)
+
+
+def mark_enrollments_refreshed(user_ids: Iterable[int], when: datetime) -> None:
+    """Record that these learners' enrollments were all read (or seeded) at `when`."""
+    insert_rows(
+        LearnerRefresh,
+        [{"user": user_id, "enrollments_refreshed_on": when} for user_id in sorted(set(user_ids))],
+        conflict=("user",),
+        update=("enrollments_refreshed_on",),
+    )
+
+
+def stale_learner_ids(linked: QuerySet, max_age_seconds: int) -> QuerySet:
+    """The ids of these users whose enrollments were read longer ago than max_age_seconds,
+    or never."""
+    cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
+    fresh = LearnerRefresh.objects.filter(enrollments_refreshed_on__gte=cutoff).values("user_id")
+    return linked.exclude(id__in=fresh).values_list("id", flat=True)

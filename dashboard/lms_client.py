@@ -79,6 +79,7 @@ class LimitedAdapter(HTTPAdapter):
             rate_limits.endpoint_of(request.url or ""),
             lambda: super(LimitedAdapter, self).send(request, *args, **kwargs),
             lambda response: (response.status_code, response.headers),
+            lambda response: response.close(),
         )
 
 

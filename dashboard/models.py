@@ -38,3 +38,18 @@ class CachedCertificate(CachedEdxData):
 
 class CachedCurrentGrade(CachedEdxData):
     """A current grade object of /api/grades/v1/courses/<run>/?username=<user>."""
+
+
+class LearnerRefresh(models.Model):
+    """When a learner's enrollments were last read whole from edX (a sign-in, a periodic
+    refresh, a seed): the freeze's population trusts the cache only that long
+    (EDX_CACHE_MAX_AGE). Kept apart from the enrollments because a learner enrolled
+    nowhere has none, and must not count as never read."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True
+    )
+    enrollments_refreshed_on = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"LearnerRefresh {self.user_id} {self.enrollments_refreshed_on:%Y-%m-%d %H:%M}"

@@ -268,10 +268,12 @@ def call(
     endpoint: str | None,
     send: Callable[[], T],
     refusal: Callable[[T], tuple[int, Mapping[str, str]]],
+    discard: Callable[[T], object] | None = None,
 ) -> T:
     """`send()` once the limiter allows it, again after a backoff while the answer is a
     rate limit's refusal; raises Throttled past EDX_THROTTLE_PATIENCE seconds.
-    `refusal(answer)` gives the answer's status and headers."""
+    `refusal(answer)` gives the answer's status and headers; `discard(answer)` releases
+    a refused answer (its connection) before the next try."""
     started = time.monotonic()
     attempt = 0
     while True:
@@ -286,6 +288,8 @@ def call(
         waited = time.monotonic() - started
         if waited + pause > settings.EDX_THROTTLE_PATIENCE:
             raise Throttled(endpoint or "the LMS", status, waited)
+        if discard is not None:
+            discard(answer)
         time.sleep(pause)
         attempt += 1
 

@@ -13,6 +13,7 @@ from social_django.models import UserSocialAuth
 
 from courses.models import Course, CourseRun, Program
 from dashboard.api import EDX_PROVIDER
+from dashboard.cache import mark_enrollments_refreshed
 from dashboard.edx_tokens import unsaved_link_with_encrypted_tokens
 from dashboard.models import CachedCurrentGrade, CachedEnrollment
 
@@ -72,6 +73,7 @@ def seed_learners(dataset):
                 unsaved_link_with_encrypted_tokens(
                     user_id=user_ids[name],
                     provider=EDX_PROVIDER,
+                    id_key="username",  # as a sign-in with edX stores it
                     uid=name,
                     extra_data={
                         "access_token": learner["access_token"],
@@ -84,7 +86,7 @@ def seed_learners(dataset):
                 for name, learner in learners.items()
             ],
             unique_fields=["provider", "uid"],
-            update_fields=["user", "extra_data"],
+            update_fields=["user", "id_key", "extra_data"],
         )
         runs = {run.edx_course_key: run.id for run in CourseRun.objects.all()}
         enrollments, grades = [], []
@@ -113,4 +115,7 @@ def seed_learners(dataset):
         fields = dict(unique_fields=["user", "course_run"], update_fields=["data", "refreshed_on"])
         _upsert(CachedEnrollment, enrollments, **fields)
         _upsert(CachedCurrentGrade, grades, **fields)
+        # What was seeded is what the sandbox serves: as fresh as a refresh now.
+        for batch in _batches(list(user_ids.values())):
+            mark_enrollments_refreshed(batch, now)
     return len(learners)

@@ -36,6 +36,8 @@ BOUNDS = (
     Bound("EDX_REQUEST_TIMEOUT", 0.001, "seconds to wait for an LMS answer"),
     Bound("EDX_TOKEN_REFRESH_MARGIN", 0, "seconds before expiry a token is refreshed"),
     Bound("SECURE_HSTS_SECONDS", 0, "seconds of HSTS"),
+    Bound("EDX_CACHE_MAX_AGE", 1, "seconds a learner's cached edX enrollments are trusted"),
+    Bound("EDX_CACHE_REFRESH_SECONDS", 1, "seconds between two refreshes of stale edX caches"),
 )
 
 

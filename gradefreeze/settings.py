@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "courses",
     "dashboard",
     "grades",
+    "learners",
 ]
 
 MIDDLEWARE = [
@@ -47,6 +48,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "learners.sign_in_errors.SignInErrorMiddleware",
 ]
 
 ROOT_URLCONF = "gradefreeze.urls"
@@ -151,6 +153,38 @@ EDX_THROTTLE_PATIENCE = env.number("EDX_THROTTLE_PATIENCE", 300)
 EDXORG_STAFF_CLIENT_ID = env.text("EDXORG_STAFF_CLIENT_ID")
 EDXORG_STAFF_CLIENT_SECRET = env.text("EDXORG_STAFF_CLIENT_SECRET")
 
+# --- The learner site and "Sign in with edX" (the learners app) ---
+# social-auth's authorization-code flow with PKCE (social_django.urls: /login/edxorg/,
+# /complete/edxorg/); the standard pipeline, then the learners app's own step. Errors
+# (consent denied, a bad state, the LMS down) are shown by learners.sign_in_errors.
+SOCIAL_AUTH_URL_NAMESPACE = "social"
+SOCIAL_AUTH_EDXORG_USE_PKCE = True
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/grades/"
+SOCIAL_AUTH_RAISE_EXCEPTIONS = False
+SOCIAL_AUTH_PIPELINE = (
+    "social_core.pipeline.social_auth.social_details",
+    "social_core.pipeline.social_auth.social_names",
+    "social_core.pipeline.social_auth.social_uid",
+    "social_core.pipeline.social_auth.auth_allowed",
+    "social_core.pipeline.social_auth.social_user",
+    "social_core.pipeline.user.get_username",
+    "social_core.pipeline.user.create_user",
+    "social_core.pipeline.social_auth.associate_user",
+    "social_core.pipeline.social_auth.load_extra_data",
+    "social_core.pipeline.user.user_details",
+    "learners.pipeline.after_sign_in",
+)
+LOGIN_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
+# The cache of a learner's edX enrollments is trusted this many seconds: the freeze of a
+# run reads learners older than that again before it takes its population, and beat
+# refreshes the stale ones every EDX_CACHE_REFRESH_SECONDS, in chunks of FREEZE_CHUNK_SIZE.
+EDX_CACHE_MAX_AGE = env.integer("EDX_CACHE_MAX_AGE", 86400)
+EDX_CACHE_REFRESH_SECONDS = env.integer("EDX_CACHE_REFRESH_SECONDS", 3600)
+# Not Django's "sessionid", which is edx-platform's (and the sandbox's) too: cookies are
+# per host, not per port, and the demo serves the platform and the LMS on one host.
+SESSION_COOKIE_NAME = "gradefreeze_sessionid"
+
 # Freezing.
 # How a run is read from the LMS when the run itself says "auto": "course_wide",
 # "per_learner", or "auto" (course-wide when a staff client is configured).
@@ -206,6 +240,11 @@ CELERY_BEAT_SCHEDULE = {
     "freeze-due-course-runs": {
         "task": "grades.tasks.freeze_due_course_runs",
         "schedule": FREEZE_SCHEDULE_SECONDS,
+    },
+    # The learners app's: the edX cache of every linked learner kept fresh.
+    "refresh-edx-caches": {
+        "task": "learners.tasks.refresh_edx_caches",
+        "schedule": EDX_CACHE_REFRESH_SECONDS,
     },
 }
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import models, transaction
 
 from courses.api import CourseRunError, check_freeze_date_passed
 from courses.models import CourseRun
-from dashboard.api import cached_grade_data, refresh_cached_data
+from dashboard.api import Reason, cached_grade_data, refresh_cached_data, refresh_stale_learners
 from grades import rounds
 from grades.audit import (
     RestoreRefused,
@@ -26,7 +26,13 @@ from grades.audit import (
     record_action,
     restore_archived,
 )
-from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeRevert, FreezeAction
+from grades.models import (
+    CourseRunGradingStatus,
+    FinalGrade,
+    FinalGradeRevert,
+    FreezeAction,
+    FreezeFailure,
+)
 from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade
 from grades.rounds import FreezeRound
 from grades.selectors import (
@@ -50,10 +56,14 @@ __all__ = [
     "RevertDone",
     "complete_by_hand",
     "complete_course_run_freeze",
+    "freeze_at_sign_in",
     "freeze_course_run",
     "freeze_status",
     "freeze_user_final_grade",
     "get_final_grade",
+    "refresh_stale_population",
+    "refused_token_failures",
+    "release_refused_tokens",
     "restore_revert",
     "retry_failed",
     "retry_failed_learners",
@@ -110,6 +120,24 @@ def freeze_user_final_grade(user: User, course_run: CourseRun) -> FinalGrade:
     check_freeze_date_passed(course_run)
     refresh_cached_data(user, [course_run])
     return store_final_grade(user, course_run, get_final_grade(user, course_run))
+
+
+def refresh_stale_population(course_run: CourseRun) -> tuple[int, int]:
+    """Before a per-learner round takes the run's population from the cache: read again
+    every linked learner whose enrollments are older than EDX_CACHE_MAX_AGE, so one who
+    enrolled since the last refresh is in it; returns (refreshed, failed). A course-wide
+    round lists the run from the LMS itself, and a complete run takes nobody new."""
+    if freeze_mode_of(course_run) != CourseRun.PER_LEARNER:
+        return 0, 0
+    if CourseRunGradingStatus.objects.filter(
+        course_run=course_run, status=CourseRunGradingStatus.COMPLETE
+    ).exists():
+        return 0, 0
+    try:
+        check_freeze_date_passed(course_run)
+    except CourseRunError:
+        return 0, 0
+    return refresh_stale_learners()
 
 
 def freeze_course_run(course_run: CourseRun, send_chunks: SendChunks) -> Outcome:
@@ -376,3 +404,56 @@ def restore_revert(revert: FinalGradeRevert) -> list[CourseRun]:
         for course_run in course_runs:
             record_action(course_run, FreezeAction.RESTORE, f"revert {revert.pk}")
     return course_runs
+
+
+# A learner signs in with edX: what it changes to the freeze of their runs.
+
+
+def refused_token_failures(user: User) -> models.QuerySet[FreezeFailure]:
+    """The learner's failures because edX refused their tokens, in runs where they are
+    still not frozen."""
+    return FreezeFailure.objects.filter(user=user, reason=Reason.REAUTHENTICATION_REQUIRED).exclude(
+        grading_status__course_run__in=FinalGrade.objects.filter(user=user).values("course_run")
+    )
+
+
+def release_refused_tokens(user: User) -> int:
+    """The learner linked their edX account again (fresh tokens): their failures for
+    refused tokens in runs still being frozen are dropped, so they count as left and
+    the next round of the run (the periodic task's) reads them with the new tokens;
+    returns how many. In a complete run the failure stays until it is retried, by
+    `retry_failed_final_grades` or by the freeze at sign-in (`freeze_at_sign_in`)."""
+    pending = refused_token_failures(user).exclude(
+        grading_status__status=CourseRunGradingStatus.COMPLETE
+    )
+    return pending.delete()[0]
+
+
+def freeze_at_sign_in(user: User) -> list[CourseRun]:
+    """Freeze the learner's final grade in every run whose freeze has started without
+    them (they linked their edX account late, or edX refused their tokens then), from
+    the cache the sign-in just refreshed; returns the runs frozen now.
+
+    Each is audited with the current actor (the sign-in task names the learner), and
+    their failure in that run goes with it; a run whose cache cannot give a grade is
+    left as it is (the learner is not in its population, or the freeze records why).
+    """
+    frozen = []
+    runs = (
+        CourseRun.objects.filter(grading_status__isnull=False)
+        .exclude(pk__in=FinalGrade.objects.filter(user=user).values("course_run"))
+        .select_related("course")
+        .order_by("pk")
+    )
+    for course_run in runs:
+        if not population(course_run).filter(pk=user.pk).exists():
+            continue
+        try:
+            values = get_final_grade(user, course_run)
+        except FinalGradeError:
+            continue
+        with transaction.atomic():
+            if insert_final_grades(course_run, {user.pk: values}):
+                frozen.append(course_run)
+            FreezeFailure.objects.filter(grading_status__course_run=course_run, user=user).delete()
+    return frozen

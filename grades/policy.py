@@ -118,6 +118,12 @@ def explain_final_grade(
         )
         return lines
     status, kind = certificate.get("status"), certificate.get("certificate_type")
+    if status == GENERATING:
+        lines.append(
+            "passed: certificate status 'generating' is not final: no final grade until edX "
+            "has issued it (certificate_generating); retry the learner then"
+        )
+        return lines
     lines.append(
         f"passed: certificate status {status!r} "
         f"{'is' if status == DOWNLOADABLE else 'is not'} {DOWNLOADABLE!r}"

@@ -35,6 +35,7 @@ def chunk_actor(course_run: CourseRun) -> str:
 def freeze_course_run(course_run_id: int) -> str:
     """Orchestrate the freeze of one run: dispatch a round, or mark it complete."""
     course_run = CourseRun.objects.select_related("course").get(pk=course_run_id)
+    api.refresh_stale_population(course_run)
     return api.freeze_course_run(course_run, send_chunks)
 
 

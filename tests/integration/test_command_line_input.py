@@ -14,7 +14,8 @@ from tests.unit.test_bad_command_input import COURSE_RUN_COMMANDS, table_content
 
 pytestmark = pytest.mark.integration
 
-ALL_COMMANDS = [*COURSE_RUN_COMMANDS, "seed_demo", "reencrypt_edx_tokens"]
+NO_KEY_COMMANDS = ("seed_demo", "reencrypt_edx_tokens", "check_edx_connection")
+ALL_COMMANDS = [*COURSE_RUN_COMMANDS, *NO_KEY_COMMANDS]
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_bad_course_key(manage, command, key, message):
 @pytest.mark.usefixtures("unchanged")
 @pytest.mark.parametrize("command", ALL_COMMANDS)
 def test_an_unknown_option(manage, command):
-    key = [] if command in ("seed_demo", "reencrypt_edx_tokens") else [COURSE_KEY]
+    key = [] if command in NO_KEY_COMMANDS else [COURSE_KEY]
     assert_one_line_error(manage(command, *key, "--bogus"), "unrecognized arguments: --bogus")
 
 

@@ -55,3 +55,32 @@ def test_two_processes_share_one_window_in_redis():
     most = max(sum(1 for t in times[i:] if t < start + 1.0) for i, start in enumerate(times))
     assert most <= 5
     assert times[-1] - times[0] >= 2 * (1 + rate_limits.MARGIN_S) - 0.1
+
+
+def test_acquire_async_keeps_to_the_window_in_redis(settings, monkeypatch):
+    """The awaiting form on the shared window: 9 requests at once, 4 a second."""
+    import asyncio
+    import time
+
+    from dashboard import rate_limits
+    from gradefreeze.env import Rate
+
+    settings.EDX_RATE_LIMITS = {**settings.EDX_RATE_LIMITS, "grades": Rate(4, 1)}
+    monkeypatch.setattr(rate_limits, "MARGIN_S", 0.0)
+    rate_limits.reset()
+    times = []
+
+    async def one():
+        await rate_limits.acquire_async(rate_limits.GRADES)
+        times.append(time.time())
+
+    async def main():
+        await asyncio.gather(*(one() for _ in range(9)))
+
+    started = time.time()
+    asyncio.run(main())
+    rate_limits.reset()
+    times.sort()
+    assert times[-1] - started >= 2.0
+    most = max(sum(1 for t in times[i:] if t < start + 0.95) for i, start in enumerate(times))
+    assert most <= 4, [round(t - started, 3) for t in times]

@@ -107,6 +107,7 @@ def test_throttled_at_edx_defaults_two_workers_fail_nobody_and_keep_under_the_li
     assert (status.frozen, status.failed) == (150, 0)
     stats = sandbox.stats()
     peaks = stats["peak_per_minute"]
+    print(f"{mode}: requests {stats['requests']}, peak a minute {peaks}")  # noqa: T201
     if mode == "per_learner":
         assert stats["requests"]["token"] >= 150
         assert peaks["token"] <= TOKEN_LIMIT
@@ -227,3 +228,24 @@ def test_jwt_tokens_freeze_the_run(mode, demo_run, start_sandbox, start_worker, 
     status = freeze(demo_run)
     assert (status.frozen, status.failed) == (15, 0)
     assert sandbox.stats()["statuses"].get("401", 0) == 0
+
+
+def test_sign_in_with_edx_asks_for_a_jwt_and_reads_the_user_api_with_it(
+    live_server, start_sandbox, demo_run, worker_queue, settings
+):
+    """EDX_TOKEN_TYPE=jwt at sign-in: the code exchange asks token_type=jwt
+    (oauth_dispatch/views.py AccessTokenView.dispatch answers a JWT), the user API is
+    asked with `Authorization: JWT ...`, and the learner's link keeps the JWT."""
+    import requests
+    from social_django.models import UserSocialAuth
+
+    from tests.signin_flow import platform_url, sign_in_with_edx
+
+    settings.EDX_TOKEN_TYPE = "jwt"
+    dataset = dataset_of(demo_run, 2)
+    start_sandbox(dataset)
+    page = sign_in_with_edx(requests.Session(), platform_url(live_server), "learner00001")
+    assert page.status_code == 200 and page.url.endswith("/grades/"), page.text[:300]
+    link = UserSocialAuth.objects.get(provider="edxorg", uid="learner00001")
+    assert link.extra_data["token_type"] == "JWT"
+    assert link.extra_data["access_token"].count(".") == 2

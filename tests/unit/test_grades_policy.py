@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade, parse_percent
+from grades.policy import (
+    FinalGradeError,
+    FinalGradeValues,
+    compute_final_grade,
+    explain_final_grade,
+    parse_percent,
+)
 
 
 def grade(percent=0.8, passed=True):
@@ -62,6 +68,10 @@ class TestCertificateRuns:
         with pytest.raises(FinalGradeError) as raised:
             compute_final_grade(False, grade(passed=True), certificate("generating"), enrollment())
         assert raised.value.reason == "certificate_generating"
+
+    def test_the_explanation_says_a_generating_certificate_is_waited_for(self):
+        lines = explain_final_grade(False, grade(), certificate("generating"), enrollment())
+        assert "certificate_generating" in lines[-1]
 
     def test_an_exam_run_does_not_wait_for_a_certificate(self):
         values = compute_final_grade(True, grade(passed=True), certificate("generating"), None)

@@ -7,7 +7,7 @@ reads the LMS and the cache only through dashboard's api (and its failure vocabu
 import grimp
 import pytest
 
-PRODUCT = ("courses", "dashboard", "grades", "gradefreeze")
+PRODUCT = ("courses", "dashboard", "grades", "gradefreeze", "learners")
 TOOLS = ("bench", "demo", "sandbox")
 DASHBOARD_FOR_GRADES = {"dashboard.api", "dashboard.failures"}
 

@@ -89,7 +89,7 @@ def test_acquire_blocks_once_the_window_is_full(tight_grades):
         rate_limits.acquire(rate_limits.GRADES)
         times.append(time.monotonic())
     assert times[-1] - started >= 2.0  # 4 now, 4 after a second, the ninth after two
-    assert _most_in_any_window(times, 0.99) <= 4
+    assert _most_in_any_window(times, 0.95) <= 4
 
 
 def test_acquire_async_waits_without_blocking_the_loop(tight_grades):
@@ -116,7 +116,7 @@ def test_acquire_async_waits_without_blocking_the_loop(tight_grades):
 
     started, times, ticks = asyncio.run(main())
     assert max(times) - started >= 2.0
-    assert _most_in_any_window(times, 0.99) <= 4
+    assert _most_in_any_window(times, 0.95) <= 4
     assert ticks >= 100  # the loop kept running while the nine waited
 
 

@@ -14,7 +14,7 @@ from courses.api import CourseRunError, check_course_key
 from demo.api import seed_course_run, seed_learners
 from gradefreeze.commands import OperatorCommand
 from grades.api import revert_freeze
-from sandbox.dataset import DatasetError, generate
+from sandbox.dataset import DEFAULT_PASSWORD, DatasetError, generate
 
 DEFAULT_KEY = "course-v1:MITx+Analog+Learning+200+Jan_2015"
 # More than the benchmark's 100,000 learners; a typo of a few more zeros would
@@ -90,6 +90,17 @@ class Command(OperatorCommand):
             f"sandbox data in {out}."
         )
         self.stdout.write(f"Staff login: {options['staff_username']} / {password}")
+        learner = self.learner_to_sign_in(dataset)
+        if learner is not None:
+            self.stdout.write(
+                f"Learner sign-in (Sign in with edX, on the sandbox's page): "
+                f"{learner} / {dataset['learners'][learner].get('password', DEFAULT_PASSWORD)}"
+            )
+
+    def learner_to_sign_in(self, dataset):
+        """A learner whose tokens edX still accepts (their grade freezes), first by name."""
+        learners = dataset["learners"]
+        return next((name for name in sorted(learners) if not learners[name].get("revoked")), None)
 
     def staff_account(self, username):
         """A staff user allowed to act on freezes, with a fresh password (returned)."""
