@@ -60,8 +60,17 @@ def parse_args(argv):
     parser.add_argument(
         "--modes",
         type=_modes,
-        default=list(MODE_ORDER),
+        default=None,
         help=f"comma-separated, among {','.join(MODE_ORDER)} (default: all)",
+    )
+    parser.add_argument(
+        "--throttles",
+        choices=("off", "edx"),
+        default="off",
+        help="the sandbox's rate limits: off (default), or edx-platform's defaults; with edx "
+        "the default mode is course-wide (per-learner refreshes a token a learner, at 120 a "
+        "minute), and each mode reports its throttle floor, the answers refused and the "
+        "peak requests a minute per endpoint",
     )
     parser.add_argument("--out", type=Path, help="JSON file (default var/bench/bench-N.json)")
     parser.add_argument("--latency-ms", type=float, default=20, help="on every LMS answer")
@@ -75,7 +84,12 @@ def parse_args(argv):
         "--redis-url", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
     )
     parser.add_argument("--timeout", type=float, help="seconds a mode may take (default by N)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.modes is None:
+        args.modes = list(MODE_ORDER) if args.throttles == "off" else ["course-wide"]
+    if args.throttles != "off" and "floor" in args.modes:
+        parser.error("the floor ignores rate limits: with --throttles edx, see the throttle floor")
+    return args
 
 
 def say(message):
@@ -101,7 +115,8 @@ def main(argv=None) -> int:
 
     var_dir = ROOT / "var" / "bench"
     var_dir.mkdir(parents=True, exist_ok=True)
-    out = args.out or var_dir / f"bench-{args.learners}.json"
+    suffix = "" if args.throttles == "off" else f"-throttles-{args.throttles}"
+    out = args.out or var_dir / f"bench-{args.learners}{suffix}.json"
 
     say(f"database {args.database_url}: dropping and creating it, migrating")
     seeding.recreate_database(args.database_url)
@@ -115,7 +130,7 @@ def main(argv=None) -> int:
     data_file = var_dir / f"sandbox-{args.learners}.json"
     data_file.write_text(json.dumps(dataset))
     say(f"dataset: {args.learners} learners ({time.monotonic() - started:.1f} s); sandbox starting")
-    sandbox = SandboxProcess(data_file, args.latency_ms, var_dir / "sandbox.log")
+    sandbox = SandboxProcess(data_file, args.latency_ms, var_dir / "sandbox.log", args.throttles)
     try:
         seeded = seeding.seed_platform(dataset)
         say(f"seeded the platform in {seeded['seconds']:.1f} s")
@@ -125,12 +140,15 @@ def main(argv=None) -> int:
             database_url=args.database_url,
             redis_url=args.redis_url,
             queue=queue,
-            # The sandbox's throttles are off (it measures the freeze's speed, not edX's
-            # limits), so the workers' own limiter is raised to match.
             worker_env={
                 **os.environ,
                 "EDXORG_BASE_URL": sandbox.url,
-                "EDX_RATE_LIMITS": "token=off,enrollments=off",
+                # The platform keeps to edx-platform's limits unless told the LMS has none.
+                **(
+                    {"EDX_RATE_LIMITS": "token=off,enrollments=off"}
+                    if args.throttles == "off"
+                    else {}
+                ),
             },
             worker_concurrency=args.worker_concurrency,
             var_dir=var_dir,
@@ -143,6 +161,9 @@ def main(argv=None) -> int:
             "latency_ms": args.latency_ms,
             "worker_concurrency": args.worker_concurrency,
             "cpus": os.cpu_count(),
+            "throttles": args.throttles,
+            "sandbox_settings": sandbox.settings(),
+            "load_average_1m_at_start": round(os.getloadavg()[0], 2),
             "seed_seconds": round(seeded["seconds"], 1),
             "results": {},
         }

@@ -1,8 +1,9 @@
 """The floor: the least any freeze of the run must do, done as fast as we can.
 
-Every grade page and enrollment of the run and the certificate of every learner who can
-hold one, fetched with a fixed number of requests in flight, the certificates split over
-as many processes as the worker has, then the final rows (user id, run id, grade,
+Every grade page of the run (one after the other: edX pages them with a cursor) and, while
+the next page is read, the enrollments of its learners and the certificate of every one
+who can hold one, fetched with a fixed number of requests in flight, the certificates
+split over as many processes as the worker has, then the final rows (user id, run id, grade,
 passed, paid) COPYed into a PostgreSQL table. Nothing else: no per-learner bookkeeping,
 no audit, no Celery.
 """
@@ -66,6 +67,25 @@ def copy_final_rows(database_url, course_run, grades, enrollments, certificates)
     return len(grades)
 
 
+async def _floor_reads(pool, processes, url, key, concurrency, certificate_concurrency):
+    """The pipeline of lms_reads, each page's certificates split over the pool's processes."""
+    loop = asyncio.get_running_loop()
+
+    async def certificates_of(usernames):
+        parts = await asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    pool, lms_reads.certificates, url, key, share, certificate_concurrency
+                )
+                for share in _split(usernames, processes)
+                if share
+            )
+        )
+        return {name: found for part in parts for name, found in part.items()}
+
+    return await lms_reads.floor_reads(url, key, concurrency, certificates_of)
+
+
 def measure_floor(bench, course_run) -> dict:
     """Pick the best concurrency on a sample of certificates, then time the floor at it."""
     processes = bench.worker_concurrency
@@ -88,11 +108,9 @@ def _measure_floor(bench, course_run, pool, processes) -> dict:
     bench.sandbox.reset_stats()
     sandbox_cpu = bench.sandbox.cpu_seconds()
     started = time.monotonic()
-    grades, enrollments = asyncio.run(
-        lms_reads.grades_and_enrollments(url, key, learners, best * processes)
+    grades, enrollments, certificates = asyncio.run(
+        _floor_reads(pool, processes, url, key, best * processes, best)
     )
-    can_hold = [name for name, e in enrollments.items() if e["mode"] != "audit"]
-    certificates = fetch_certificates(pool, processes, url, key, can_hold, best)
     rows = copy_final_rows(bench.database_url, course_run, grades, enrollments, certificates)
     wall = time.monotonic() - started
     sandbox_cpu = bench.sandbox.cpu_seconds() - sandbox_cpu

@@ -3,7 +3,6 @@ and a fixed number of requests in flight. No Django here, so that certificates c
 fetched from several processes."""
 
 import asyncio
-import math
 import time
 
 import aiohttp
@@ -11,9 +10,9 @@ import aiohttp
 from sandbox.dataset import DEFAULT_STAFF_CLIENT
 
 GRADES_PAGE_SIZE = 1000
-# Usernames per enrollments request: 400 of them keep the URL under the 8 KiB a request
-# line may have.
-ENROLLMENT_BATCH = 400
+# Usernames per enrollments request: edX's CourseEnrollmentsApiListForm takes at most 100
+# (MAX_USERNAME_COUNT), and the listing answers 100 a page.
+ENROLLMENT_BATCH = 100
 
 
 async def staff_token(session: aiohttp.ClientSession, url: str) -> str:
@@ -26,6 +25,9 @@ async def staff_token(session: aiohttp.ClientSession, url: str) -> str:
     async with session.post(f"{url}/oauth2/access_token", data=form) as answer:
         answer.raise_for_status()
         return (await answer.json())["access_token"]
+
+
+_tokens: dict[str, str] = {}
 
 
 async def _pool(items, concurrency, fetch):
@@ -52,7 +54,10 @@ class FloorClient:
         self.headers = {}
 
     async def authenticate(self):
-        self.headers = {"Authorization": f"Bearer {await staff_token(self.session, self.url)}"}
+        # one token per process and LMS: a pool process reads many pages' certificates
+        if self.url not in _tokens:
+            _tokens[self.url] = await staff_token(self.session, self.url)
+        self.headers = {"Authorization": f"Bearer {_tokens[self.url]}"}
 
     async def _get(self, path, params=None, missing_ok=False):
         async with self.session.get(self.url + path, params=params, headers=self.headers) as r:
@@ -61,32 +66,39 @@ class FloorClient:
             r.raise_for_status()
             return await r.json(content_type=None)
 
-    async def grades(self, learners):
-        pages = range(1, max(math.ceil(learners / GRADES_PAGE_SIZE), 1) + 1)
-        path = f"/api/grades/v1/courses/{self.course_key}/"
-
-        async def page(number):
-            params = {"page": number, "page_size": GRADES_PAGE_SIZE}
-            return (await self._get(path, params))["results"]
-
-        found = await _pool(list(pages), self.concurrency, page)
-        return [grade for rows in found for grade in rows]
-
-    async def enrollments(self, usernames):
-        batches = [
-            usernames[i : i + ENROLLMENT_BATCH] for i in range(0, len(usernames), ENROLLMENT_BATCH)
-        ]
+    async def pipeline(self, certificates_of):
+        """Every grade page, following edX's cursor (`next`); for each page, while the next
+        one is read, its learners' enrollments in batches, then `certificates_of(names)`
+        (awaited: username -> certificate) for those who can hold one. Returns the grade
+        records, the enrollments and the certificates (by username)."""
+        url = f"{self.url}/api/grades/v1/courses/{self.course_key}/"
+        params = {"page_size": GRADES_PAGE_SIZE}
+        in_flight = asyncio.Semaphore(self.concurrency)
+        grades, enrollments, certificates, pages = [], {}, {}, []
 
         async def batch(names):
-            params = {
-                "course_id": self.course_key,
-                "username": ",".join(names),
-                "page_size": ENROLLMENT_BATCH,
-            }
-            return (await self._get("/api/enrollment/v1/enrollments", params))["results"]
+            query = {"course_id": self.course_key, "username": ",".join(names)}
+            async with in_flight:
+                return (await self._get("/api/enrollment/v1/enrollments", query))["results"]
 
-        pages = await _pool(batches, self.concurrency, batch)
-        return {row["user"]: row for rows in pages for row in rows}
+        async def rest_of_page(names):
+            batches = range(0, len(names), ENROLLMENT_BATCH)
+            found = await asyncio.gather(*(batch(names[i : i + ENROLLMENT_BATCH]) for i in batches))
+            page = {row["user"]: row for rows in found for row in rows}
+            enrollments.update(page)
+            can_hold = [name for name, row in page.items() if row["mode"] != "audit"]
+            certificates.update(await certificates_of(can_hold))
+
+        while url:
+            async with self.session.get(url, params=params, headers=self.headers) as r:
+                r.raise_for_status()
+                page = await r.json(content_type=None)
+            grades += page["results"]
+            names = [grade["username"] for grade in page["results"]]
+            pages.append(asyncio.ensure_future(rest_of_page(names)))
+            url, params = page.get("next"), None
+        await asyncio.gather(*pages)
+        return grades, enrollments, certificates
 
     async def certificates(self, usernames):
         async def certificate(username):
@@ -101,26 +113,35 @@ def _session(concurrency):
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency))
 
 
-async def grades_and_enrollments(url, course_key, learners, concurrency):
-    """The run's grade pages and its learners' enrollments (username -> enrollment)."""
+async def floor_reads(url, course_key, concurrency, certificates_of):
+    """The run's grade records, and its learners' enrollments and certificates (by username),
+    read as FloorClient.pipeline does."""
     async with _session(concurrency) as session:
         client = FloorClient(session, url, course_key, concurrency)
         await client.authenticate()
-        grades = await client.grades(learners)
-        enrollments = await client.enrollments([g["username"] for g in grades])
-    return grades, enrollments
+        return await client.pipeline(certificates_of)
+
+
+# A pool process keeps one event loop and one session per concurrency: the pages'
+# certificates it fetches one call after another reuse its connections.
+_loop = None
+_sessions: dict[int, aiohttp.ClientSession] = {}
 
 
 async def _certificates(url, course_key, usernames, concurrency):
-    async with _session(concurrency) as session:
-        client = FloorClient(session, url, course_key, concurrency)
-        await client.authenticate()
-        return await client.certificates(usernames)
+    if concurrency not in _sessions:
+        _sessions[concurrency] = _session(concurrency)
+    client = FloorClient(_sessions[concurrency], url, course_key, concurrency)
+    await client.authenticate()
+    return await client.certificates(usernames)
 
 
 def certificates(url, course_key, usernames, concurrency) -> dict:
     """username -> certificate or None; run in a process of the floor's pool."""
-    return asyncio.run(_certificates(url, course_key, usernames, concurrency))
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop.run_until_complete(_certificates(url, course_key, usernames, concurrency))
 
 
 def ready(_=None) -> float:

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bench.processes import PeakRss, WorkerProcess
 from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
+from bench.throttles import throttle_figures
 from courses.models import CourseRun
 from grades.api import revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
@@ -104,6 +105,9 @@ def run_mode(mode, bench) -> dict:
         "worker_peak_rss_mb": round(peak_rss / 2**20, 1),
         "worker_peak_pss_mb": round(peak_pss / 2**20, 1),
         "sandbox_cpu_share": round(sandbox_cpu / wall, 2),
+        "lms_throttled": lms.get("throttled", {}),
+        "lms_peak_per_minute": lms.get("peak_per_minute", {}),
+        "throttles": throttle_figures(mode.name, bench.sandbox.settings(), lms, wall),
         # the machine is shared: how busy it was while this mode ran
         "load_average_1m": round(os.getloadavg()[0], 2),
         "check": check,

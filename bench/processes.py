@@ -56,15 +56,18 @@ def wait_until(
 class SandboxProcess:
     """`python -m sandbox serve` on a data file, on a free port."""
 
-    def __init__(self, data_file: Path, latency_ms: float, log_file: Path) -> None:
+    def __init__(
+        self, data_file: Path, latency_ms: float, log_file: Path, throttles: str = "off"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_file, "w")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "sandbox", "serve", "--data", str(data_file)]
             + ["--port", str(self.port), "--latency-ms", f"{latency_ms:g}"]
-            # throttles raised: this measures the freeze's speed, not the LMS's rate limits
-            + ["--throttles", "off"],
+            # "off" by default: that measures the freeze's speed, not the LMS's rate limits;
+            # "edx" measures it against edx-platform's default limits
+            + ["--throttles", throttles],
             cwd=ROOT,
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -79,6 +82,9 @@ class SandboxProcess:
 
     def stats(self) -> dict:
         return requests.get(f"{self.url}/_sandbox/stats", timeout=10).json()
+
+    def settings(self) -> dict:
+        return requests.get(f"{self.url}/_sandbox/settings", timeout=10).json()
 
     def reset_stats(self) -> None:
         requests.post(f"{self.url}/_sandbox/stats/reset", timeout=10).raise_for_status()

@@ -44,6 +44,22 @@ def table(results: dict) -> str:
     lines.insert(1, "-+-".join("-" * w for w in widths))
     for name, value in ratios(results).items():
         lines.append(f"{name.replace('_', ' ')}: {value}")
+    for name, result in results.items():
+        throttles = result.get("throttles")
+        if throttles:
+            ratio = throttles["wall_over_throttle_floor"]
+            lines.append(
+                f"{name}: wall {result['wall_s']:.1f} s, throttle floor "
+                f"{throttles['throttle_floor_s']:.1f} s (x{ratio}), {throttles['status_429']} "
+                f"answers 429, {throttles['refused']} refused, peak a minute "
+                + ", ".join(f"{e} {n}" for e, n in sorted(throttles["peak_per_minute"].items()))
+            )
+            for endpoint, figures in throttles["endpoints"].items():
+                lines.append(
+                    f"  {endpoint}: {figures['requests_needed']} requests at {figures['limit']}: "
+                    f"{figures['floor_s']} s; peak {figures['peak_per_minute']} a minute, "
+                    f"{figures['over_limit_in_peak_minute']} over the limit"
+                )
     return "\n".join(lines)
 
 

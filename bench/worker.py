@@ -15,6 +15,21 @@ __all__ = ["app"]
 
 
 @worker_process_init.connect
+def sample_stacks(**kwargs) -> None:
+    """With BENCH_SAMPLE_STACKS naming a directory, each worker process samples its
+    threads' stacks and writes what it saw there when it shuts down."""
+    directory = os.environ.get("BENCH_SAMPLE_STACKS")
+    if not directory:
+        return
+    from pathlib import Path
+
+    from bench.stack_sampler import StackSampler
+
+    sampler = StackSampler(Path(directory) / f"stacks-{os.getpid()}.json")
+    worker_process_shutdown.connect(lambda **kwargs: sampler.stop(), weak=False)
+
+
+@worker_process_init.connect
 def count_sql_statements(**kwargs) -> None:
     key = os.environ.get("GRADEFREEZE_SQL_COUNTER")
     if not key:

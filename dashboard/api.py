@@ -17,10 +17,12 @@ from dashboard.cache import (
     store_learner_reads,
 )
 from dashboard.course_reader import (
+    USERNAMES_PER_REQUEST,
     ListedLearner,
     course_grade_pages,
     read_course_page,
     read_unlisted,
+    start_course_page_read,
 )
 from dashboard.diagnosis import (
     CachedRecord,
@@ -37,6 +39,7 @@ from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersR
 from dashboard.token_refresh import EDX_PROVIDER, user_ids_by_edx_username
 
 __all__ = [
+    "USERNAMES_PER_REQUEST",
     "EDX_PROVIDER",
     "CachedRecord",
     "EdxLinkState",
@@ -58,6 +61,7 @@ __all__ = [
     "enrolled_with_current_grade",
     "learner_error",
     "read_course_page",
+    "start_course_page_read",
     "read_learners",
     "read_live",
     "read_unlisted",

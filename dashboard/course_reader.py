@@ -3,14 +3,17 @@
 The run's current grades come by pages; for the learners of a page, their enrollments
 in the run come in batches of usernames, and certificates are asked only for learners
 who can hold one (actively enrolled, not in audit mode). Far fewer requests than
-reading each learner with their own token.
+reading each learner with their own token. The requests go over lms_async's aiohttp
+pool, many in flight, on the process's event loop.
 """
 
+import asyncio
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from django.conf import settings
@@ -26,9 +29,13 @@ from dashboard.failures import (
     learner_error,
     no_certificate,
 )
-from dashboard.lms_client import StaffTokenError, concurrently, staff_reader
+from dashboard.lms_async import async_staff_reader, run, submit
+from dashboard.lms_client import StaffTokenError
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
 from dashboard.token_refresh import EDX_PROVIDER
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 # edX gives no certificate to audit learners (only audit_passing/audit_notpassing).
 NO_CERTIFICATE_MODES = frozenset({"audit"})
@@ -51,18 +58,19 @@ class ListedLearner:
     current_grade: EdxJson | None
 
 
-def staff_json(
+async def staff_json(
+    endpoint: str,
     path_or_url: str,
     fields: dict | None = None,
     not_found: Callable[[bytes], Any] | None = None,
     empty_ok: bool = False,
 ) -> Any:
-    """edX's JSON answer to a GET with the staff token; for a 404, what `not_found(body)`
-    makes of it if given; None for a 200 with no body (DRF's Response(None)) if
-    `empty_ok`."""
+    """edX's JSON answer to a GET of `endpoint` (rate_limits' name) with the staff token;
+    for a 404, what `not_found(body)` makes of it if given; None for a 200 with no body
+    (DRF's Response(None)) if `empty_ok`. Call on lms_async's event loop."""
     with edx_errors():
         try:
-            response = staff_reader().get(path_or_url, fields)
+            response = await async_staff_reader().get(endpoint, path_or_url, fields)
         except StaffTokenError as error:
             raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
         if not_found is not None and response.status == 404:
@@ -84,7 +92,7 @@ def course_grade_pages(course_run: CourseRun, page_size: int) -> Iterator[list]:
     fields: dict | None = {"page_size": page_size}
     while url:
         with edx_errors():
-            page = staff_json(url, fields)
+            page = run(staff_json("grades", url, fields))
             results, url, fields = page["results"], page.get("next"), None
             if not isinstance(results, list):
                 raise TypeError("results is not a list")
@@ -98,31 +106,33 @@ def batchable(username: str) -> bool:
     return rule.match(username) is not None
 
 
-def _listed_enrollments(course_key: str, usernames: list[str]) -> list:
+async def _listed_enrollments(course_key: str, usernames: list[str]) -> list:
     """The enrollments in the run of these learners, as the staff listing gives them."""
     url: str | None = "api/enrollment/v1/enrollments"
     fields: dict | None = {"course_id": course_key, "username": ",".join(usernames)}
     found: list = []
     while url:
         with edx_errors():
-            page = staff_json(url, fields)
+            page = await staff_json("enrollments", url, fields)
             found += page["results"]
             url, fields = page.get("next"), None
     return found
 
 
-def _one_enrollment(course_key: str, username: str) -> list:
+async def _one_enrollment(course_key: str, username: str) -> list:
     """The learner's enrollment in the run, active or not, read alone (EnrollmentView:
     `enrollment/{username},{course_id}`, which takes any username); [] for none."""
     path = f"api/enrollment/v1/enrollment/{quote(username, safe='')},{course_key}"
     with edx_errors():
-        enrollment = staff_json(path, empty_ok=True)
+        enrollment = await staff_json("enrollments", path, empty_ok=True)
         if enrollment is not None and not isinstance(enrollment, dict):
             raise TypeError("an enrollment is not an object")
     return [] if enrollment is None else [enrollment]
 
 
-def _enrollments_of(course_key: str, usernames: list[str]) -> tuple[list, dict[str, Exception]]:
+async def _enrollments_of(
+    course_key: str, usernames: list[str]
+) -> tuple[list, dict[str, Exception]]:
     """The enrollments in the run of these learners, and what failed, by username.
 
     A batch the listing refuses (400: a name its form does not validate, which
@@ -130,28 +140,66 @@ def _enrollments_of(course_key: str, usernames: list[str]) -> tuple[list, dict[s
     is read alone: one name never fails the others.
     """
     if len(usernames) == 1 and not batchable(usernames[0]):
-        return _one_learner(course_key, usernames[0])
+        return await _one_learner(course_key, usernames[0])
     try:
-        return _listed_enrollments(course_key, usernames), {}
+        return await _listed_enrollments(course_key, usernames), {}
     except EdxRefreshError as error:
         if error.http_status != 400:
             raise
     if len(usernames) == 1:
-        return _one_learner(course_key, usernames[0])
+        return await _one_learner(course_key, usernames[0])
     half = len(usernames) // 2
-    first, first_failed = _enrollments_of(course_key, usernames[:half])
-    second, second_failed = _enrollments_of(course_key, usernames[half:])
+    (first, first_failed), (second, second_failed) = await asyncio.gather(
+        _enrollments_of(course_key, usernames[:half]),
+        _enrollments_of(course_key, usernames[half:]),
+    )
     return first + second, {**first_failed, **second_failed}
 
 
-def _one_learner(course_key: str, username: str) -> tuple[list, dict[str, Exception]]:
+async def _one_learner(course_key: str, username: str) -> tuple[list, dict[str, Exception]]:
     try:
-        return _one_enrollment(course_key, username), {}
+        return await _one_enrollment(course_key, username), {}
     except Exception as error:  # this learner fails, with the reason
         return [], {username: error}
 
 
 def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner]) -> LearnersRead:
+    """Read what the run's staff view says of these learners (by edX username); waits."""
+    _load_for_the_loop(course_run)
+    return run(read_course_page_async(course_run, learners))
+
+
+def start_course_page_read(
+    course_run: CourseRun, learners: Mapping[str, ListedLearner]
+) -> "Future[LearnersRead]":
+    """Start reading these learners on the event loop; the caller goes on meanwhile."""
+    _load_for_the_loop(course_run)
+    return submit(read_course_page_async(course_run, learners))
+
+
+def _load_for_the_loop(course_run: CourseRun) -> None:
+    """Load here what the read uses of the run: no query may run on the event loop
+    (Django refuses it: SynchronousOnlyOperation)."""
+    course_run.has_exam  # noqa: B018 - loads the run's course
+
+
+async def _outcomes(calls: Mapping[K, Awaitable[V]]) -> dict[K, V | Exception]:
+    """{item: result or the exception it raised} of coroutines run at once (the transport
+    bounds the requests in flight)."""
+
+    async def outcome(call: Awaitable[V]) -> V | Exception:
+        try:
+            return await call
+        except Exception as error:  # the caller decides, item by item
+            return error
+
+    results = await asyncio.gather(*(outcome(call) for call in calls.values()))
+    return dict(zip(calls, results, strict=True))
+
+
+async def read_course_page_async(
+    course_run: CourseRun, learners: Mapping[str, ListedLearner]
+) -> LearnersRead:
     """Read what the run's staff view says of these learners (by edX username): their
     enrollments in the run, in batches of usernames, then the certificates of those who
     can hold one, with up to FREEZE_PAGE_CONCURRENCY requests in flight.
@@ -160,7 +208,6 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
     no enrollment gets a read without one. Certificates not asked for are UNREAD.
     """
     key = course_run.edx_course_key
-    concurrency = settings.FREEZE_PAGE_CONCURRENCY
     names = sorted(learners)
     listed = [name for name in names if batchable(name)]
     batches = [
@@ -170,11 +217,10 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
     failed: dict[str, EdxRefreshError] = {}
     enrollments: dict[str, EdxJson | None] = dict.fromkeys(names)
     certificates: dict[str, EdxJson | None] = {}
-    for batch, answer in concurrently(
-        lambda batch: _enrollments_of(key, batch), batches, concurrency
-    ):
+    answers = await _outcomes({i: _enrollments_of(key, batch) for i, batch in enumerate(batches)})
+    for i, answer in answers.items():
         if isinstance(answer, Exception):
-            failed.update(dict.fromkeys(batch, learner_error(answer)))
+            failed.update(dict.fromkeys(batches[i], learner_error(answer)))
             continue
         found, batch_failed = answer
         failed.update((name, learner_error(error)) for name, error in batch_failed.items())
@@ -191,15 +237,15 @@ def read_course_page(course_run: CourseRun, learners: Mapping[str, ListedLearner
             and enrollment.get("mode") not in NO_CERTIFICATE_MODES
         ]
 
-        def fetch(name: str) -> EdxJson | None:
+        async def fetch(name: str) -> EdxJson | None:
             path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
             # None only for edX's no_certificate_for_user; another 404 fails the learner.
-            certificate = staff_json(path, not_found=no_certificate)
+            certificate = await staff_json("certificates", path, not_found=no_certificate)
             if certificate is not None and not isinstance(certificate, dict):
                 raise TypeError("a certificate is not an object")
             return certificate
 
-        for name, certificate in concurrently(fetch, can_hold, concurrency):
+        for name, certificate in (await _outcomes({n: fetch(n) for n in can_hold})).items():
             if isinstance(certificate, Exception):
                 failed[name] = learner_error(certificate)
             else:
@@ -254,9 +300,9 @@ def read_unlisted(
         for user_id in set(user_ids) - set(names.values())
     }
 
-    def grade_of(name: str) -> EdxJson | None:
-        answer = staff_json(
-            f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
+    async def grade_of(name: str) -> EdxJson | None:
+        answer = await staff_json(
+            "grades", f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
         )
         if answer is None:
             return None
@@ -265,7 +311,11 @@ def read_unlisted(
         return answer[0] if answer else None
 
     learners: dict[str, ListedLearner] = {}
-    for name, grade in concurrently(grade_of, sorted(names), settings.FREEZE_PAGE_CONCURRENCY):
+
+    async def grades() -> dict[str, EdxJson | None | Exception]:
+        return await _outcomes({name: grade_of(name) for name in sorted(names)})
+
+    for name, grade in run(grades()).items():
         if isinstance(grade, Exception):
             errors[names[name]] = learner_error(grade)
         else:

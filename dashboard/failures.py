@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterator
 from enum import StrEnum
 
+import aiohttp
 import requests
 import urllib3
 from django.db import models
@@ -114,7 +115,8 @@ def no_certificate(body: bytes | str | None) -> None:
 
 @contextlib.contextmanager
 def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
-    """Turn what requests, urllib3 and edx-api-client raise into EdxRefreshError of `stage`."""
+    """Turn what requests, urllib3, aiohttp and edx-api-client raise into EdxRefreshError
+    of `stage`."""
     try:
         yield
     except Throttled as error:
@@ -135,6 +137,10 @@ def edx_errors(stage: str = Stage.CACHE_REFRESH) -> Iterator[None]:
     except urllib3.exceptions.TimeoutError as error:
         raise EdxRefreshError(stage, Reason.TIMEOUT) from error
     except urllib3.exceptions.HTTPError as error:
+        raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
+    except TimeoutError as error:  # aiohttp's, retries spent (asyncio.TimeoutError is it)
+        raise EdxRefreshError(stage, Reason.TIMEOUT) from error
+    except aiohttp.ClientError as error:
         raise EdxRefreshError(stage, Reason.CONNECTION_ERROR) from error
     except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
         raise EdxRefreshError(stage, Reason.MALFORMED_RESPONSE) from error

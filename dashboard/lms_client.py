@@ -1,4 +1,4 @@
-"""Talking to the LMS: edx-api-client on a shared keep-alive pool, and the staff reader.
+"""Talking to the LMS: edx-api-client on a shared keep-alive pool, and the staff token.
 
 edx-api-client opens a new requests session (and so a new connection) for every API
 object it hands out. Here every client of a process shares one pool, and GET requests
@@ -9,10 +9,8 @@ refuses for its rate is sent again after a backoff (rate_limits.call). Otherwise
 requests (POST) are never retried once sent: edX rotates refresh tokens, so a resent
 refresh could spend a token twice (a refusal for the rate comes before the grant).
 
-The course-wide read sends tens of thousands of GETs with one staff token; it goes
-to the same endpoints through urllib3 directly, with the same pool sizes and
-retries: requests costs about 1.1 ms of CPU per request here against urllib3's
-0.4 ms, and at 100,000 learners that difference is the freeze's bottleneck.
+The course-wide read sends tens of thousands of GETs with the staff client's token
+(`staff_token` here) over aiohttp, with the same retry policy: see lms_async.
 """
 
 import os
@@ -24,7 +22,6 @@ from functools import cache
 from typing import Any, TypeVar
 
 import requests
-import urllib3
 from django.conf import settings
 from edx_api.client import EdxApi
 from requests.adapters import HTTPAdapter
@@ -157,6 +154,15 @@ class StaffToken:
             assert self._token is not None
             return self._token
 
+    def held(self) -> str | None:
+        """The token if it is good for another minute, without asking the LMS (so an event
+        loop can use it without blocking); else None: call get."""
+        issuer = (settings.EDXORG_BASE_URL, settings.EDXORG_STAFF_CLIENT_ID)
+        token, expires_at, held_issuer = self._token, self._expires_at, self._issuer
+        if held_issuer != issuer or expires_at - time.time() < 60:
+            return None
+        return token
+
     def forget(self) -> None:
         """Drop the token (the LMS refused it): the next get asks for a new one."""
         with self._lock:
@@ -199,50 +205,6 @@ staff_token = StaffToken()
 
 def staff_client_configured() -> bool:
     return bool(settings.EDXORG_STAFF_CLIENT_ID and settings.EDXORG_STAFF_CLIENT_SECRET)
-
-
-class StaffReader:
-    """GETs of edX's staff endpoints with the staff client's token, on one urllib3 pool."""
-
-    def __init__(self, pool_size: int) -> None:
-        self.pool = urllib3.PoolManager(
-            num_pools=4,
-            maxsize=pool_size,
-            retries=retry_policy(),
-            timeout=urllib3.Timeout(total=settings.EDX_REQUEST_TIMEOUT),
-        )
-
-    def get(self, path_or_url: str, fields: dict | None = None) -> urllib3.BaseHTTPResponse:
-        """The answer to a GET (a urllib3 response): `path_or_url` is relative to the LMS."""
-        url = path_or_url
-        if not url.startswith(("http://", "https://")):
-            url = settings.EDXORG_BASE_URL + path_or_url
-        headers = {
-            "Authorization": f"{authorization_scheme()} {staff_token.get()}",
-            "Accept": "application/json",
-        }
-        response = rate_limits.call(
-            rate_limits.endpoint_of(url),
-            lambda: self.pool.request("GET", url, fields=fields, headers=headers),
-            lambda response: (response.status, response.headers),
-        )
-        if response.status == 401:
-            staff_token.forget()  # revoked or expired early: the next request asks anew
-        return response
-
-
-def staff_reader() -> StaffReader:
-    return _staff_reader(
-        settings.FREEZE_PAGE_CONCURRENCY + 4,
-        settings.EDX_RETRIES,
-        settings.EDX_RETRY_BACKOFF,
-        settings.EDX_REQUEST_TIMEOUT,
-    )
-
-
-@cache
-def _staff_reader(pool_size: int, retries: int, backoff: float, timeout: float) -> StaffReader:
-    return StaffReader(pool_size)
 
 
 def concurrently(

@@ -6,7 +6,7 @@ and writes the cache, the grades and the failures in one transaction, set-based.
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dashboard.api import (
+    USERNAMES_PER_REQUEST,
     EdxRefreshError,
     LearnerRead,
     LearnersRead,
@@ -21,9 +22,9 @@ from dashboard.api import (
     Reason,
     Stage,
     course_grade_pages,
-    read_course_page,
     read_learners,
     read_unlisted,
+    start_course_page_read,
     store_learner_reads,
     user_ids_by_edx_username,
 )
@@ -36,6 +37,9 @@ from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade
 from grades.selectors import frozen_user_ids, population
 
 log = logging.getLogger(__name__)
+
+# A course-wide page is read and written in this many parts (see _freeze_listed).
+PAGE_PARTS = 4
 
 # What kept a learner from being frozen: an LMS fault or the policy's refusal.
 Failure = EdxRefreshError | FinalGradeError
@@ -228,31 +232,28 @@ def _freeze_listed(
     grading_status: CourseRunGradingStatus, learners: dict[str, ListedLearner]
 ) -> tuple[int, int]:
     course_run = grading_status.course_run
-    # Two halves, the second read while the first is written: the read is CPU in this
-    # process, the write mostly waiting on the database, so they overlap.
+    # The page's learners in up to PAGE_PARTS parts, all read at once on lms_async's event loop
+    # (one part's enrollment batches overlap another's certificates), each part written
+    # as soon as its read is in while the later parts are still being read.
     names = sorted(learners)
-    halves = [names[: len(names) // 2], names[len(names) // 2 :]]
+    # whole enrollment batches: under edX's throttle, enrollment requests set the pace
+    batches = -(-len(names) // USERNAMES_PER_REQUEST)
+    size = max(1, -(-batches // PAGE_PARTS)) * USERNAMES_PER_REQUEST
+    readings: list[Future[LearnersRead]] = [
+        start_course_page_read(course_run, {n: learners[n] for n in names[i : i + size]})
+        for i in range(0, len(names), size)
+    ]
     frozen = failed = 0
-    with ThreadPoolExecutor(max_workers=1) as reader:
-
-        def read(half: list[str]) -> Future[LearnersRead]:
-            return reader.submit(read_course_page, course_run, {n: learners[n] for n in half})
-
-        reading = read(halves[0])
-        for following in [*halves[1:], None]:
-            answer = reading.result()
-            if following is not None:
-                reading = read(following)
-            active = {
-                user_id: learner
-                for user_id, learner in answer.reads.items()
-                if learner.actively_enrolled(course_run.pk)
-            }
-            inactive = [
-                learner for learner in answer.reads.values() if learner.user_id not in active
-            ]
-            page_frozen, page_failed = freeze_reads(
-                grading_status, LearnersRead(active, answer.errors), cache_only=inactive
-            )
-            frozen, failed = frozen + page_frozen, failed + page_failed
+    for reading in readings:
+        answer = reading.result()
+        active = {
+            user_id: learner
+            for user_id, learner in answer.reads.items()
+            if learner.actively_enrolled(course_run.pk)
+        }
+        inactive = [learner for learner in answer.reads.values() if learner.user_id not in active]
+        part_frozen, part_failed = freeze_reads(
+            grading_status, LearnersRead(active, answer.errors), cache_only=inactive
+        )
+        frozen, failed = frozen + part_frozen, failed + part_failed
     return frozen, failed

@@ -72,3 +72,33 @@ def test_a_tiny_benchmark_freezes_every_learner_once_and_writes_its_figures(
     assert baseline["worker_peak_rss_mb"] > 0
     assert baseline["lms_requests"] >= 20
     assert "floor" in run.stdout and "concurrency-1" in run.stdout
+
+
+def test_a_throttled_benchmark_reports_its_throttle_floor_and_the_peak_rates(
+    bench_database_url, redis_url, tmp_path
+):
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--learners", "60", "--throttles", "edx"]
+        + ["--latency-ms", "0", "--out", str(out)]
+        + ["--database-url", bench_database_url, "--redis-url", redis_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert run.returncode == 0, run.stderr
+    figures = json.loads(out.read_text())
+    assert list(figures["results"]) == ["course-wide"]
+    assert figures["sandbox_settings"]["rates"]["enrollments_staff"] == "120/minute"
+    throttles = figures["results"]["course-wide"]["throttles"]
+    enrollments = throttles["endpoints"]["enrollments"]
+    # 60 learners: one grade page, one part, one batch of usernames
+    assert enrollments["requests_needed"] == 1
+    assert enrollments["floor_s"] == 0.5
+    assert enrollments["peak_per_minute"] == 1
+    assert enrollments["over_limit_in_peak_minute"] == 0
+    assert throttles["throttle_floor_s"] == 1.0  # the token endpoint: 2 requests at 120/m
+    assert throttles["status_429"] == 0
+    assert "throttle floor" in run.stdout

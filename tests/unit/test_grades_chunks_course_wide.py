@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from courses.models import CourseRun
+from dashboard.api import ListedLearner, read_course_page
 from dashboard.models import CachedEnrollment
 from demo.api import seed_course_run, seed_learners
 from grades import api, selectors, tasks
@@ -192,6 +193,41 @@ def test_a_certificate_answering_5xx_is_retried_then_recorded(
     assert sandbox.stats()["requests"]["certificates"] == 3 + 3 + 4
 
 
+def test_a_429_without_retry_after_and_a_timeout_are_retried(
+    course_run, start_sandbox, course_wide
+):
+    course_wide.EDX_RETRIES = 2
+    course_wide.EDX_REQUEST_TIMEOUT = 0.5
+    dataset = dataset_of(4, revoked=0, audit_share=0, no_certificate_share=0)
+    dataset["learners"]["learner00001"]["faults"] = {"certificates": {"status": 429, "times": 2}}
+    dataset["learners"]["learner00002"]["faults"] = {
+        "certificates": {"timeout": True, "timeout_s": 3, "times": 1}
+    }
+    seed_learners(dataset)
+    sandbox = start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.frozen, status.failed) == (4, 0)
+    # 3 tries for the throttled learner (sent again through the rate limiter after a
+    # backoff), 2 for the one timed out, 1 for each of the others.
+    assert sandbox.stats()["requests"]["certificates"] == 3 + 2 + 2
+
+
+def test_a_429_past_the_throttle_patience_fails_the_learners_of_the_batch_as_throttled(
+    course_run, start_sandbox, course_wide
+):
+    course_wide.EDX_THROTTLE_PATIENCE = 1.2
+    dataset = dataset_of(3, revoked=0)
+    dataset["faults"] = {"enrollments": {"status": 429}}
+    seed_learners(dataset)
+    sandbox = start_sandbox(dataset)
+    status = freeze(course_run)
+    assert (status.frozen, status.failed) == (0, 3)
+    assert status.failures_by_reason == {("cache_refresh", "throttled", 429): 3}
+    # the page's 3 learners make one part, one batch of usernames, tried at once then
+    # after 0.5 s (the next wait, 1 s, would pass the patience)
+    assert sandbox.stats()["requests"]["enrollments"] == 2
+
+
 def test_a_401_is_not_retried(course_run, start_sandbox):
     dataset = dataset_of(3, revoked=0, audit_share=0, no_certificate_share=0)
     dataset["learners"]["learner00001"]["faults"] = {"certificates": {"status": 401}}
@@ -322,3 +358,23 @@ def test_a_page_given_up_fails_the_learners_of_its_records_who_are_in_the_popula
     lost = ("learner00004", "learner00005", "learner00006")
     assert set(failed) == {(name, "unexpected", "worker_lost") for name in lost}
     assert sandbox.stats()["requests"] == {}, "a page given up reads nothing"
+
+
+def test_a_page_read_of_a_run_loaded_without_its_course_queries_nothing_on_the_event_loop(
+    course_run, start_sandbox
+):
+    """The read runs on lms_async's event loop, where Django refuses any query: what it
+    uses of the run (its course's has_exam) is loaded by the caller first."""
+    dataset = dataset_of(5, revoked=0)
+    seed_learners(dataset)
+    start_sandbox(dataset)
+    fresh = CourseRun.objects.get(pk=course_run.pk)  # its course not loaded yet
+    learners = {
+        name: ListedLearner(user_id, learner["grades"][0])
+        for name, learner in dataset["learners"].items()
+        for user_id in get_user_model()
+        .objects.filter(social_auth__uid=name)
+        .values_list("id", flat=True)
+    }
+    read = read_course_page(fresh, learners)
+    assert (len(read.reads), read.errors) == (5, {})
