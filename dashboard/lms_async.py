@@ -24,7 +24,6 @@ and is not retried.
 import asyncio
 import atexit
 import contextlib
-import datetime
 import functools
 import os
 import random
@@ -32,12 +31,10 @@ import threading
 from collections.abc import Coroutine, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import aiohttp
 from django.conf import settings
-from django.utils import timezone
 
 from dashboard import rate_limits
 from dashboard.lms_client import RETRIED_STATUSES, authorization_scheme, staff_token
@@ -168,24 +165,10 @@ def backoff_s(retry: int, backoff: float) -> float:
 def wait_s(answer: StaffAnswer, retry_after: str | None, retry: int, backoff: float) -> float:
     """Seconds before retrying this answer: what a 503 asked for, else the backoff."""
     if retry_after is not None and answer.status in RETRY_AFTER_STATUSES:
-        asked = retry_after_seconds(retry_after)
+        asked = rate_limits.retry_after_seconds(retry_after)
         if asked is not None:
             return asked
     return backoff_s(retry, backoff)
-
-
-def retry_after_seconds(value: str) -> float | None:
-    """A Retry-After header (seconds or an HTTP date) as seconds from now; None if neither."""
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:  # an HTTP date is GMT
-        when = when.replace(tzinfo=datetime.UTC)
-    return max(0.0, (when - timezone.now()).total_seconds())
 
 
 _readers: dict[tuple, AsyncStaffReader] = {}

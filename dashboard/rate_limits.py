@@ -236,23 +236,25 @@ def throttle_wait(endpoint: str | None, status: int, headers: Mapping[str, str])
       view runs, so the refresh token it carried was not spent. OAuth errors are JSON.
     """
     if status == 429:
-        return _retry_after(headers.get("Retry-After"))
+        return retry_after_seconds(headers.get("Retry-After")) or 0.0
     if status == 403 and endpoint == TOKEN:
         content_type = headers.get("Content-Type", "")
         return None if "json" in content_type.lower() else 0.0
     return None
 
 
-def _retry_after(value: str | None) -> float:
+def retry_after_seconds(value: str | None) -> float | None:
+    """A Retry-After header (seconds, or an HTTP date) as seconds from now, at most 300;
+    None when there is none or it is neither."""
     if not value:
-        return 0.0
+        return None
     try:
-        return min(max(float(value), 0.0), 300.0)
+        return min(max(float(value.strip()), 0.0), 300.0)
     except ValueError:
         try:
             when = parsedate_to_datetime(value).timestamp()
         except (TypeError, ValueError):
-            return 0.0
+            return None
         return min(max(when - time.time(), 0.0), 300.0)
 
 

@@ -5,7 +5,8 @@ from email.utils import format_datetime
 
 from django.utils import timezone
 
-from dashboard.lms_async import StaffAnswer, backoff_s, retry_after_seconds, wait_s
+from dashboard.lms_async import StaffAnswer, backoff_s, wait_s
+from dashboard.rate_limits import retry_after_seconds
 
 
 def test_the_first_retry_waits_none_then_the_backoff_doubles_with_jitter_up_to_30_s():
