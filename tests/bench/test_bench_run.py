@@ -37,6 +37,22 @@ def bench_database_url(redis_url):
         maintenance.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def run_bench(options, tmp_path, bench_database_url, redis_url):
+    """`python -m bench` on 60 learners with no latency: (its run, its figures)."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "bench", "--learners", "60", "--latency-ms", "0"]
+        + options
+        + ["--out", str(out), "--database-url", bench_database_url, "--redis-url", redis_url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    return run, json.loads(out.read_text())
+
+
 @pytest.mark.django_db
 def test_the_statement_counter_adds_each_statement_to_the_redis_key(redis_url):
     key = f"gradefreeze-test:sql:{uuid.uuid4().hex[:8]}"
@@ -52,19 +68,12 @@ def test_the_statement_counter_adds_each_statement_to_the_redis_key(redis_url):
 def test_a_tiny_benchmark_freezes_every_learner_once_and_writes_its_figures(
     bench_database_url, redis_url, tmp_path
 ):
-    out = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--learners", "60", "--baseline-sample", "20"]
-        + ["--modes", "floor,concurrency-1", "--latency-ms", "0", "--out", str(out)]
-        + ["--database-url", bench_database_url, "--redis-url", redis_url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    run, figures = run_bench(
+        ["--baseline-sample", "20", "--modes", "floor,concurrency-1"],
+        tmp_path,
+        bench_database_url,
+        redis_url,
     )
-
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(out.read_text())
     floor, baseline = figures["results"]["floor"], figures["results"]["concurrency-1"]
     assert floor["check"]["rows"] == 60
     assert baseline["check"]["frozen"] == 20
@@ -77,19 +86,7 @@ def test_a_tiny_benchmark_freezes_every_learner_once_and_writes_its_figures(
 def test_a_throttled_benchmark_reports_its_throttle_floor_and_the_peak_rates(
     bench_database_url, redis_url, tmp_path
 ):
-    out = tmp_path / "bench.json"
-    run = subprocess.run(
-        [sys.executable, "-m", "bench", "--learners", "60", "--throttles", "edx"]
-        + ["--latency-ms", "0", "--out", str(out)]
-        + ["--database-url", bench_database_url, "--redis-url", redis_url],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-    assert run.returncode == 0, run.stderr
-    figures = json.loads(out.read_text())
+    run, figures = run_bench(["--throttles", "edx"], tmp_path, bench_database_url, redis_url)
     assert list(figures["results"]) == ["course-wide"]
     assert figures["sandbox_settings"]["rates"]["enrollments_staff"] == "120/minute"
     throttles = figures["results"]["course-wide"]["throttles"]
