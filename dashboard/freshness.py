@@ -3,7 +3,7 @@ them again.
 
 A learner's enrollments are trusted for EDX_CACHE_MAX_AGE seconds after they were read
 whole (`LearnerRefresh`). The periodic refresh reads the stale ones in chunks; the freeze
-of a run reads those still stale before it takes its population, so a learner who
+of a run reads those still stale before its first round takes its population, so a learner who
 enrolled since the last refresh is not left out. Each learner is read with their own
 token (their enrollments, then the certificates and current grades of the runs they are
 enrolled in), as at sign-in.

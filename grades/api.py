@@ -123,15 +123,18 @@ def freeze_user_final_grade(user: User, course_run: CourseRun) -> FinalGrade:
 
 
 def refresh_stale_population(course_run: CourseRun) -> tuple[int, int]:
-    """Before a per-learner round takes the run's population from the cache: read again
-    every linked learner whose enrollments are older than EDX_CACHE_MAX_AGE, so one who
-    enrolled since the last refresh is in it; returns (refreshed, failed). A course-wide
-    round lists the run from the LMS itself, and a complete run takes nobody new."""
+    """Before a per-learner freeze's first round takes the run's population from the
+    cache: read again every linked learner whose enrollments are older than
+    EDX_CACHE_MAX_AGE, so one who enrolled since the last refresh is in it; returns
+    (refreshed, failed). Only before the first round: the orchestrator runs again at
+    every round's end and every FREEZE_SCHEDULE_SECONDS while the run is pending, and a
+    learner whose read fails (edX refused their tokens) stays stale, so reading the stale
+    ones each time would spend a token grant on each of them again and again; later
+    rounds take who beat's periodic refresh (EDX_CACHE_REFRESH_SECONDS) brought in. A
+    course-wide round lists the run from the LMS itself."""
     if freeze_mode_of(course_run) != CourseRun.PER_LEARNER:
         return 0, 0
-    if CourseRunGradingStatus.objects.filter(
-        course_run=course_run, status=CourseRunGradingStatus.COMPLETE
-    ).exists():
+    if CourseRunGradingStatus.objects.filter(course_run=course_run).exists():
         return 0, 0
     try:
         check_freeze_date_passed(course_run)

@@ -11,6 +11,7 @@ from grades import api
 from grades.models import CourseRunGradingStatus, FinalGrade
 from grades.tasks import freeze_course_run
 from learners.tasks import refresh_edx_caches
+from tests.factories import CourseRunGradingStatusFactory
 from tests.integration.conftest import (
     wait_for_state,
 )
@@ -69,3 +70,22 @@ def test_a_freeze_reads_stale_learners_again_before_it_takes_its_population(
     assert (status.frozen, status.failed, status.needed) == (5, 0, 5)
     assert FinalGrade.objects.filter(user=learner, course_run=demo_run).exists()
     assert CourseRunGradingStatus.objects.get(course_run=demo_run).round == 1  # in the first
+
+
+def test_a_freeze_under_way_does_not_read_the_stale_learners_again_at_each_round(
+    seeded, start_sandbox, demo_run
+):
+    """The orchestrator runs at each round's end and on every beat while a run is
+    pending; a learner whose read fails stays stale, so only the first round reads the
+    stale ones (each read of a learner is a token grant, 120 a minute on edX)."""
+    dataset = seeded(learners=3)
+    sandbox = start_sandbox(dataset)
+    enrolled_since_last_refresh("learner00002", demo_run)
+    status = CourseRunGradingStatusFactory(course_run=demo_run)
+
+    assert api.refresh_stale_population(demo_run) == (0, 0)
+    assert sandbox.stats()["requests"].get("token", 0) == 0
+
+    status.delete()
+    assert api.refresh_stale_population(demo_run) == (1, 0)
+    assert sandbox.stats()["requests"]["token"] == 1
