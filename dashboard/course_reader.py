@@ -8,12 +8,11 @@ pool, many in flight, on the process's event loop.
 """
 
 import asyncio
-import json
 import re
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import quote
 
 from django.conf import settings
@@ -29,8 +28,7 @@ from dashboard.failures import (
     learner_error,
     no_certificate,
 )
-from dashboard.lms_async import async_staff_reader, run, submit
-from dashboard.lms_client import StaffTokenError
+from dashboard.lms_async import get_json, run, submit
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
 from dashboard.token_refresh import EDX_PROVIDER
 
@@ -58,30 +56,6 @@ class ListedLearner:
     current_grade: EdxJson | None
 
 
-async def staff_json(
-    endpoint: str,
-    path_or_url: str,
-    fields: dict | None = None,
-    not_found: Callable[[bytes], Any] | None = None,
-    empty_ok: bool = False,
-) -> Any:
-    """edX's JSON answer to a GET of `endpoint` (rate_limits' name) with the staff token;
-    for a 404, what `not_found(body)` makes of it if given; None for a 200 with no body
-    (DRF's Response(None)) if `empty_ok`. Call on lms_async's event loop."""
-    with edx_errors():
-        try:
-            response = await async_staff_reader().get(endpoint, path_or_url, fields)
-        except StaffTokenError as error:
-            raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
-        if not_found is not None and response.status == 404:
-            return not_found(response.data)
-        if response.status >= 400:
-            raise EdxRefreshError(Stage.CACHE_REFRESH, "http_error", response.status)
-        if empty_ok and not response.data.strip():
-            return None
-        return json.loads(response.data)
-
-
 def course_grade_pages(course_run: CourseRun, page_size: int) -> Iterator[list]:
     """The run's current grades as edX lists them, page by page, following `next`.
 
@@ -92,7 +66,7 @@ def course_grade_pages(course_run: CourseRun, page_size: int) -> Iterator[list]:
     fields: dict | None = {"page_size": page_size}
     while url:
         with edx_errors():
-            page = run(staff_json("grades", url, fields))
+            page = run(get_json("grades", url, fields))
             results, url, fields = page["results"], page.get("next"), None
             if not isinstance(results, list):
                 raise TypeError("results is not a list")
@@ -113,7 +87,7 @@ async def _listed_enrollments(course_key: str, usernames: list[str]) -> list:
     found: list = []
     while url:
         with edx_errors():
-            page = await staff_json("enrollments", url, fields)
+            page = await get_json("enrollments", url, fields)
             found += page["results"]
             url, fields = page.get("next"), None
     return found
@@ -124,7 +98,7 @@ async def _one_enrollment(course_key: str, username: str) -> list:
     `enrollment/{username},{course_id}`, which takes any username); [] for none."""
     path = f"api/enrollment/v1/enrollment/{quote(username, safe='')},{course_key}"
     with edx_errors():
-        enrollment = await staff_json("enrollments", path, empty_ok=True)
+        enrollment = await get_json("enrollments", path, empty_ok=True)
         if enrollment is not None and not isinstance(enrollment, dict):
             raise TypeError("an enrollment is not an object")
     return [] if enrollment is None else [enrollment]
@@ -240,7 +214,7 @@ async def read_course_page_async(
         async def fetch(name: str) -> EdxJson | None:
             path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
             # None only for edX's no_certificate_for_user; another 404 fails the learner.
-            certificate = await staff_json("certificates", path, not_found=no_certificate)
+            certificate = await get_json("certificates", path, not_found=no_certificate)
             if certificate is not None and not isinstance(certificate, dict):
                 raise TypeError("a certificate is not an object")
             return certificate
@@ -301,7 +275,7 @@ def read_unlisted(
     }
 
     async def grade_of(name: str) -> EdxJson | None:
-        answer = await staff_json(
+        answer = await get_json(
             "grades", f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
         )
         if answer is None:

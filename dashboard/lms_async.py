@@ -1,9 +1,12 @@
-"""The course-wide reader's transport: GETs of edX's staff endpoints over aiohttp, many
-in flight on one connection pool per process, on an event loop of its own.
+"""The readers' transport: GETs of edX's APIs over aiohttp, with the staff client's token
+(course-wide) or a learner's (per-learner), many in flight on one connection pool per
+process, on an event loop of its own.
 
-The course-wide read sends tens of thousands of GETs with one staff token. Over aiohttp a
-request costs about 0.1 ms of CPU here, against urllib3's 0.4 ms and requests' 1.1 ms; at
-100,000 learners that difference was the freeze's bottleneck. Each worker process runs
+A freeze sends tens of thousands of GETs. Over aiohttp a request costs about 0.1 ms of
+CPU here, against urllib3's 0.4 ms and requests' 1.1 ms (edx-api-client's transport); at
+100,000 learners that difference was the freeze's bottleneck, in both modes, so the
+readers build edx-api-client's three learner URLs themselves (the same paths) rather
+than call it. Token grants stay on requests, through social-core. Each worker process runs
 one event loop in a daemon thread (started on first use, and anew in a forked child);
 the freeze's threads hand it coroutines with `submit` or `run` and go on with their
 own work (the database writes of the previous half page) while it reads.
@@ -11,24 +14,24 @@ own work (the database writes of the previous half page) while it reads.
 Every try first takes a slot of its endpoint's rate limit (dashboard.rate_limits, shared
 by all workers), and an answer refusing it for the LMS's rate (429, with or without
 Retry-After) is sent again through the limiter after a backoff, up to
-EDX_THROTTLE_PATIENCE (rate_limits.call_async, as the per-learner reader's adapter).
-Other retries follow the policy of lms_client's `retry_policy` (urllib3's Retry, which
-the per-learner reader keeps): up to EDX_RETRIES of them on a timeout, a failed
+EDX_THROTTLE_PATIENCE (rate_limits.call_async). Other retries follow the policy of
+lms_client's `retry_policy` (urllib3's Retry): up to EDX_RETRIES of them on a timeout, a failed
 connection or a 5xx of RETRIED_STATUSES; the first at once, the next after
 EDX_RETRY_BACKOFF * 2**(n-1) s plus up to EDX_RETRY_BACKOFF of jitter (at most 30 s); a
 503 with `Retry-After` waits what it says. The last answer is returned, so the failure
-records its HTTP status; a 401 makes the staff token be asked anew on the next request,
-and is not retried.
+records its HTTP status; a 401 to the staff token makes it be asked anew on the next
+request, and is not retried.
 """
 
 import asyncio
 import atexit
 import contextlib
 import functools
+import json
 import os
 import random
 import threading
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -37,7 +40,13 @@ import aiohttp
 from django.conf import settings
 
 from dashboard import rate_limits
-from dashboard.lms_client import RETRIED_STATUSES, authorization_scheme, staff_token
+from dashboard.failures import EdxRefreshError, Stage, edx_errors
+from dashboard.lms_client import (
+    RETRIED_STATUSES,
+    StaffTokenError,
+    authorization_scheme,
+    staff_token,
+)
 
 T = TypeVar("T")
 
@@ -91,8 +100,17 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
     return submit(coroutine).result()
 
 
-class AsyncStaffReader:
-    """GETs with the staff client's token, at most `pool_size` in flight (one pool)."""
+@dataclass(frozen=True)
+class LearnerToken:
+    """A learner's access token, and its type as the token endpoint named it."""
+
+    access_token: str
+    token_type: str | None = None
+
+
+class AsyncLmsReader:
+    """GETs with the staff client's token or a learner's, at most `pool_size` in flight
+    (one pool)."""
 
     def __init__(self, pool_size: int, timeout: float, retries: int, backoff: float) -> None:
         self.session = aiohttp.ClientSession(
@@ -106,10 +124,15 @@ class AsyncStaffReader:
         self.backoff = backoff
 
     async def get(
-        self, endpoint: str | None, path_or_url: str, params: dict | None = None
+        self,
+        endpoint: str | None,
+        path_or_url: str,
+        params: dict | None = None,
+        learner: LearnerToken | None = None,
     ) -> StaffAnswer:
         """The answer to a GET of `endpoint` (rate_limits' name: grades, enrollments,
-        certificates; None: from the URL); `path_or_url` is relative to the LMS. Raises
+        certificates; None: from the URL) with `learner`'s token, or the staff client's;
+        `path_or_url` is relative to the LMS. Raises
         aiohttp.ClientError or TimeoutError when the retries are spent on failed
         connections or timeouts, Throttled when the LMS's refusals outlast
         EDX_THROTTLE_PATIENCE."""
@@ -119,11 +142,12 @@ class AsyncStaffReader:
         endpoint = endpoint or rate_limits.endpoint_of(url)
         retried = 0
         while True:
-            token = staff_token.held() or await asyncio.to_thread(staff_token.get)
-            headers = {
-                "Authorization": f"{authorization_scheme()} {token}",
-                "Accept": "application/json",
-            }
+            if learner is None:
+                token = staff_token.held() or await asyncio.to_thread(staff_token.get)
+                authorization = f"{authorization_scheme()} {token}"
+            else:
+                authorization = f"{authorization_scheme(learner.token_type)} {learner.access_token}"
+            headers = {"Authorization": authorization, "Accept": "application/json"}
             try:
                 answer, retry_after = await rate_limits.call_async(
                     endpoint,
@@ -135,7 +159,7 @@ class AsyncStaffReader:
                     raise
                 wait = backoff_s(retried + 1, self.backoff)
             else:
-                if answer.status == 401:
+                if answer.status == 401 and learner is None:
                     staff_token.forget()  # revoked or expired early: the next request asks anew
                 if retried >= self.retries or answer.status not in RETRIED_STATUSES:
                     return answer
@@ -171,14 +195,14 @@ def wait_s(answer: StaffAnswer, retry_after: str | None, retry: int, backoff: fl
     return backoff_s(retry, backoff)
 
 
-_readers: dict[tuple, AsyncStaffReader] = {}
+_readers: dict[tuple, AsyncLmsReader] = {}
 
 
-def async_staff_reader() -> AsyncStaffReader:
+def async_reader() -> AsyncLmsReader:
     """This process's reader for the settings in force (call on the event loop); a reader
     made for other settings is closed."""
     key = (
-        settings.FREEZE_PAGE_CONCURRENCY,
+        max(settings.FREEZE_PAGE_CONCURRENCY, settings.FREEZE_LEARNER_CONCURRENCY * 2),
         settings.EDX_REQUEST_TIMEOUT,
         settings.EDX_RETRIES,
         settings.EDX_RETRY_BACKOFF,
@@ -187,8 +211,35 @@ def async_staff_reader() -> AsyncStaffReader:
         for old in _readers.values():
             asyncio.ensure_future(old.session.close())
         _readers.clear()
-        _readers[key] = AsyncStaffReader(*key)
+        _readers[key] = AsyncLmsReader(*key)
     return _readers[key]
+
+
+async def get_json(
+    endpoint: str | None,
+    path_or_url: str,
+    fields: dict | None = None,
+    *,
+    learner: LearnerToken | None = None,
+    not_found: Callable[[bytes], Any] | None = None,
+    empty_ok: bool = False,
+) -> Any:
+    """edX's JSON answer to a GET of `endpoint` (rate_limits' name; None: from the URL)
+    with `learner`'s token or the staff client's; for a 404, what `not_found(body)` makes
+    of it if given; None for a 200 with no body (DRF's Response(None)) if `empty_ok`.
+    Raises EdxRefreshError. Call on this module's event loop."""
+    with edx_errors():
+        try:
+            response = await async_reader().get(endpoint, path_or_url, fields, learner)
+        except StaffTokenError as error:
+            raise EdxRefreshError(Stage.TOKEN_REFRESH, str(error)) from None
+        if not_found is not None and response.status == 404:
+            return not_found(response.data)
+        if response.status >= 400:
+            raise EdxRefreshError(Stage.CACHE_REFRESH, "http_error", response.status)
+        if empty_ok and not response.data.strip():
+            return None
+        return json.loads(response.data)
 
 
 async def _close_readers() -> None:

@@ -7,7 +7,7 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from dashboard import lms_async, rate_limits
-from dashboard.course_reader import staff_json
+from dashboard.lms_async import get_json
 from dashboard.learner_reader import read_learners
 from dashboard.lms_client import staff_token
 from demo.api import seed_course_run, seed_learners
@@ -50,7 +50,7 @@ def test_the_staff_client_reads_with_a_token_of_that_type(
     settings.EDXORG_STAFF_CLIENT_SECRET = DEFAULT_STAFF_CLIENT["client_secret"]
     start_sandbox(dataset)
     staff_token.forget()
-    page = lms_async.run(staff_json(rate_limits.GRADES, f"api/grades/v1/courses/{KEY}/"))
+    page = lms_async.run(get_json(rate_limits.GRADES, f"api/grades/v1/courses/{KEY}/"))
     assert len(page["results"]) == 3
     assert (staff_token.get().count(".") == 2) is (token_type == "jwt")
     staff_token.forget()
