@@ -8,8 +8,8 @@ buys is the platform's only way back to the learner. Hence two rules.
   committed. Another worker refreshing the same learner waits, reads the new pair, and
   uses it without a grant of its own.
 - **Never lose a pair.** Each new pair is committed as soon as it arrives, before any
-  request uses it and before its lock is released: one UPDATE outside any transaction,
-  its own commit, so one round trip to the database.
+  request uses it and before its lock is released: the pairs that arrived together in
+  one UPDATE, committed at once.
 
 The grants run in threads, many at once, and each learner's reads follow their grant in
 the same thread. The thread that called `refresh_tokens` holds the locks and the
@@ -186,18 +186,27 @@ class _Committer:
         return arrived
 
     def _commit(self, arrived: list[_Answer]) -> None:
-        """Commit each new pair and let its thread go on to its reads. The locks are
-        released together once every grant has reported: a statement per pair saved."""
+        """Commit the new pairs that arrived together, in one statement, and let their
+        threads go on to their reads. The locks are released together once every grant
+        has reported.
+
+        One statement for all of them, not one each: the grants of a chunk are sent at
+        once and come back together, and a commit each made the last of them wait for
+        every other's round trip to the database (measured: the committer was the
+        per-learner freeze's critical path). A kill loses the same either way: the pairs
+        that arrived and were not committed, whose answers were in flight."""
         if self.database_error is not None:
             return
         pairs = [answer for answer in arrived if answer.spent is not None]
+        if not pairs:
+            return
+        try:
+            _save_pairs([answer.link for answer in pairs])
+        except DatabaseError as error:
+            self.unsaved += pairs
+            self._lost_database(error)
+            return
         for answer in pairs:
-            try:
-                _save_pair(answer.link)
-            except DatabaseError as error:
-                self.unsaved += [pair for pair in pairs if not pair.committed.done()]
-                self._lost_database(error)
-                return
             answer.committed.set_result(None)
 
     def _lost_database(self, error: DatabaseError) -> None:
@@ -389,3 +398,17 @@ def _save_pair(link: UserSocialAuth) -> None:
     UserSocialAuth.objects.filter(pk=link.pk).update(
         extra_data=encrypted_tokens(link.extra_data), modified=timezone.now()
     )
+
+
+def _save_pairs(links: list[UserSocialAuth]) -> None:
+    """Store the new tokens of `links` together, all or none: one UPDATE (Django's
+    bulk_update, in its own transaction) for many, `_save_pair` for one."""
+    if len(links) == 1:
+        _save_pair(links[0])
+        return
+    now = timezone.now()
+    rows = [
+        UserSocialAuth(pk=link.pk, extra_data=encrypted_tokens(link.extra_data), modified=now)
+        for link in links
+    ]
+    UserSocialAuth.objects.bulk_update(rows, ["extra_data", "modified"])
