@@ -62,6 +62,7 @@ from social_django.utils import load_strategy
 from dashboard import rate_limits, token_locks
 from dashboard.edx_tokens import encrypted_tokens
 from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
+from gradefreeze.bulk_writes import update_rows
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +230,7 @@ class _Committer:
                     current = {link.pk: link.extra_data.get("refresh_token") for link in stored}
                     for answer in self.unsaved:
                         if current.get(answer.link.pk) == answer.spent:
-                            _save_pair(answer.link)
+                            _save_pairs([answer.link])
                 self.unsaved = []
                 return
             except DatabaseError:
@@ -431,24 +432,16 @@ def _outcome(
         return error
 
 
-def _save_pair(link: UserSocialAuth) -> None:
-    """Store a link's new tokens, encrypted as a save would encrypt them (an update skips
-    the save signals), in one statement: outside a transaction, its own commit, so the
-    pair is stored after one round trip to the database."""
-    UserSocialAuth.objects.filter(pk=link.pk).update(
-        extra_data=encrypted_tokens(link.extra_data), modified=timezone.now()
-    )
-
-
 def _save_pairs(links: list[UserSocialAuth]) -> None:
-    """Store the new tokens of `links` together, all or none: one UPDATE (Django's
-    bulk_update, in its own transaction) for many, `_save_pair` for one."""
-    if len(links) == 1:
-        _save_pair(links[0])
-        return
+    """Store the new tokens of `links` together, all or none, encrypted as a save would
+    encrypt them (an update skips the save signals), in one statement: outside a
+    transaction, its own commit, so they are stored after one round trip to the
+    database."""
     now = timezone.now()
-    rows = [
-        UserSocialAuth(pk=link.pk, extra_data=encrypted_tokens(link.extra_data), modified=now)
-        for link in links
-    ]
-    UserSocialAuth.objects.bulk_update(rows, ["extra_data", "modified"])
+    update_rows(
+        UserSocialAuth,
+        [
+            {"id": link.pk, "extra_data": encrypted_tokens(link.extra_data), "modified": now}
+            for link in links
+        ],
+    )

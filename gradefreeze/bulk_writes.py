@@ -44,6 +44,21 @@ def _records(fields):
     raise NotImplementedError(f"set-based writes on {connection.vendor}")
 
 
+def _document(fields, rows):
+    """The rows (dicts keyed by field name) as the JSON document `_records` expands."""
+    names = [(field.name, field.column) for field in fields]
+    converted = [
+        (field.name, field.column, convert) for field in fields if (convert := _to_json(field))
+    ]
+    records = []
+    for row in rows:
+        record = {column: row[name] for name, column in names}
+        for name, column, convert in converted:
+            record[column] = convert(row[name])
+        records.append(record)
+    return json.dumps(records)
+
+
 def insert_rows(model, rows, conflict=(), update=(), returning=()):
     """INSERT `rows` (dicts keyed by field name, all with the same keys) into the
     model's table. With `conflict` (the field names of a unique constraint), a row
@@ -74,17 +89,35 @@ def insert_rows(model, rows, conflict=(), update=(), returning=()):
             sql += f" ON CONFLICT ({target}) DO NOTHING"
     if returning:
         sql += " RETURNING " + ", ".join(returning)
-    names = [(field.name, field.column) for field in fields]
-    converted = [
-        (field.name, field.column, convert) for field in fields if (convert := _to_json(field))
-    ]
-    records = []
-    for row in rows:
-        record = {column: row[name] for name, column in names}
-        for name, column, convert in converted:
-            record[column] = convert(row[name])
-        records.append(record)
-    document = json.dumps(records)
+    document = _document(fields, rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, [document])
         return cursor.fetchall() if returning else []
+
+
+def update_rows(model, rows, key="id"):
+    """UPDATE the model's rows whose `key` field matches each of `rows` (dicts keyed by
+    field name, all with the same keys, `key` among them) with the other fields, in one
+    statement: all of them or none. Returns how many rows were updated. Model signals
+    do not run; auto_now fields are not set unless given.
+
+    Django's bulk_update builds a CASE expression per field and row in Python, and took
+    most of the token committer's time at fifty rows (measured with py-spy).
+    """
+    if not rows:
+        return 0
+    fields = [model._meta.get_field(name) for name in rows[0]]
+    table = model._meta.db_table
+    source, selected = _records(fields)
+    by_name = dict(zip((field.name for field in fields), selected, strict=True))
+    key_column = model._meta.get_field(key).column
+    assignments = ", ".join(
+        f"{field.column} = {by_name[field.name]}" for field in fields if field.name != key
+    )
+    sql = (
+        f"UPDATE {table} SET {assignments} FROM {source} "
+        f"WHERE {table}.{key_column} = {by_name[key]}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [_document(fields, rows)])
+        return cursor.rowcount

@@ -7,8 +7,8 @@ from django.utils import timezone
 from social_django.models import UserSocialAuth
 
 from dashboard import lms_async, rate_limits
-from dashboard.lms_async import get_json
 from dashboard.learner_reader import read_learners
+from dashboard.lms_async import get_json
 from dashboard.lms_client import staff_token
 from demo.api import seed_course_run, seed_learners
 from sandbox.dataset import DEFAULT_STAFF_CLIENT, generate

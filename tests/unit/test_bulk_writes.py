@@ -1,0 +1,47 @@
+"""gradefreeze.bulk_writes: many rows in one statement, on SQLite and PostgreSQL."""
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from social_django.models import UserSocialAuth
+
+from gradefreeze.bulk_writes import update_rows
+
+pytestmark = pytest.mark.django_db
+
+
+def link(name: str) -> UserSocialAuth:
+    user = User.objects.create(username=name)
+    return UserSocialAuth.objects.create(
+        user=user, provider="edxorg", uid=name, extra_data={"refresh_token": f"rt-{name}-0"}
+    )
+
+
+def test_update_rows_updates_the_rows_given_in_one_statement_and_no_other():
+    first, second, untouched = link("ada"), link("bob"), link("cy")
+    later = timezone.now() + timezone.timedelta(hours=1)
+    rows = [
+        {"id": first.pk, "extra_data": {"refresh_token": "rt-ada-1"}, "modified": later},
+        {
+            "id": second.pk,
+            "extra_data": {"refresh_token": "rt-bob-1", "n": None},
+            "modified": later,
+        },
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert update_rows(UserSocialAuth, rows) == 2
+    assert len(queries) == 1
+    stored = {row.uid: row for row in UserSocialAuth.objects.all()}
+    assert stored["ada"].extra_data == {"refresh_token": "rt-ada-1"}
+    assert stored["bob"].extra_data == {"refresh_token": "rt-bob-1", "n": None}
+    assert stored["ada"].modified == later
+    assert stored["cy"].extra_data == {"refresh_token": "rt-cy-0"}
+    assert stored["cy"].modified == untouched.modified
+
+
+def test_update_rows_of_nothing_sends_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        assert update_rows(UserSocialAuth, []) == 0
+    assert queries.captured_queries == []
