@@ -57,8 +57,14 @@ class SandboxProcess:
     """`python -m sandbox serve` on a data file, on a free port."""
 
     def __init__(
-        self, data_file: Path, latency_ms: float, log_file: Path, throttles: str = "off"
+        self,
+        data_file: Path,
+        latency_ms: float,
+        log_file: Path,
+        throttles: str = "off",
+        startup_timeout_s: float = 120,
     ) -> None:
+        self._peak_rss_mb = 0.0
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_file, "w")  # noqa: SIM115 - closed in stop()
@@ -72,7 +78,7 @@ class SandboxProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self.healthy, 120, "the sandbox", self.process)
+        wait_until(self.healthy, startup_timeout_s, "the sandbox", self.process)
 
     def healthy(self) -> bool:
         try:
@@ -92,9 +98,32 @@ class SandboxProcess:
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
 
+    def rss_mb(self) -> float:
+        return _status_kb(self.process.pid, "VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        """The most memory the sandbox has held (its VmHWM), kept once it has stopped."""
+        if self.process.poll() is None:
+            self._peak_rss_mb = round(_status_kb(self.process.pid, "VmHWM") / 1024, 1)
+        return self._peak_rss_mb
+
     def stop(self) -> None:
+        self.peak_rss_mb()  # read while the process is there to read it from
         stop(self.process)
         self._log.close()
+
+
+def _status_kb(pid: int, name: str) -> int:
+    """A memory figure of /proc/PID/status, in kB (0 once the process is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key == name:
+            return int(value.split()[0])
+    return 0
 
 
 class WorkerProcess:
