@@ -19,7 +19,7 @@ from django.db import connection
 
 from bench import lms_reads
 from bench.expected import EXPECTED_TABLE, count_wrong
-from bench.seeding import learner_usernames
+from bench.seeding import analyze, learner_usernames
 from grades.policy import compute_final_grade
 
 FLOOR_TABLE = "bench_floor_final_grade"
@@ -141,6 +141,7 @@ def _measure_floor(bench, course_run, pool, processes) -> dict:
 
 def check_floor_rows(bench, course_run) -> dict:
     """One row per learner, with the final grade the dataset implies (`bench.expected`)."""
+    analyze()  # the floor's rows are fresh
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT count(*), count(DISTINCT user_id) FROM {FLOOR_TABLE} WHERE course_run_id = %s",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from bench.expected import EXPECTED_TABLE, count_wrong
 from bench.processes import PeakRss, WorkerProcess
-from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
+from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, analyze, expire_learner_tokens
 from bench.throttles import throttle_figures
 from courses.models import CourseRun
 from grades.api import revert_freeze
@@ -135,6 +135,7 @@ def check_freeze(course_run) -> dict:
     """Every learner of the population frozen exactly once, audited once, with the final
     grade the dataset implies (`bench.expected`); or failed with a recorded reason. Counted
     in SQL, so that a million learners are not loaded in the bench's memory."""
+    analyze()  # the freeze's rows are fresh
     learners = population(course_run)
     frozen = FinalGrade.objects.filter(course_run=course_run)
     frozen_users = frozen.values("user_id")
