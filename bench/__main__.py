@@ -2,14 +2,13 @@
 
 import argparse
 import os
-import resource
 import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import ROOT, SandboxProcess
+from bench.processes import ROOT, SandboxProcess, own_peak_rss_mb
 
 MODE_ORDER = ("floor", "course-wide", "per-learner", "concurrency-1")
 
@@ -233,7 +232,7 @@ def run_modes(bench, modes, runs, record) -> dict:
 def peak_memory(sandbox) -> dict:
     """The bench process's own peak RSS and the sandbox's (the kernel's high-water marks)."""
     return {
-        "bench_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "bench_peak_rss_mb": own_peak_rss_mb(),
         "sandbox_peak_rss_mb": sandbox.peak_rss_mb(),
     }
 

@@ -12,7 +12,7 @@ from django.db.models import Count
 from django.utils import timezone
 
 from bench.expected import EXPECTED_TABLE, count_wrong
-from bench.processes import PeakRss, WorkerProcess
+from bench.processes import PeakRss, WorkerProcess, own_peak_rss_mb
 from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, analyze, expire_learner_tokens
 from bench.throttles import throttle_figures
 from courses.models import CourseRun
@@ -87,6 +87,8 @@ def run_mode(mode, bench) -> dict:
         worker.stop()
     check = check_freeze(course_run)
     statements = int(counter.getdel(counter_key) or 0)
+    # grades.api.revert_freeze holds the run's final grades in memory to archive them
+    bench_rss_before_revert = own_peak_rss_mb()
     reverting = time.monotonic()
     revert_freeze(course_run)
     learners = check["population"]
@@ -112,6 +114,7 @@ def run_mode(mode, bench) -> dict:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "check": check,
         "revert_s": round(time.monotonic() - reverting, 2),
+        "bench_peak_rss_mb_before_revert": bench_rss_before_revert,
     }
 
 

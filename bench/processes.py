@@ -2,6 +2,7 @@
 sampler of a process tree's memory and CPU read from /proc."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -155,6 +156,11 @@ class WorkerProcess:
     def stop(self) -> None:
         stop(self.process)
         self._log.close()
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS so far (the kernel's high-water mark)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def process_cpu_seconds(pid: int) -> float:

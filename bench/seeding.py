@@ -5,13 +5,14 @@ grades)."""
 import copy
 import itertools
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from psycopg import sql
 from social_django.models import UserSocialAuth
@@ -111,13 +112,19 @@ def seed(learners: int, sample: int, data_file: Path, progress: Callable[[str], 
             seeding += time.monotonic() - started
             done += len(batch)
             progress(
-                f"seeding {done}/{learners} ({dataset:.1f} s dataset, {seeding:.1f} s seeding)"
+                f"seeding {done}/{learners} ({dataset:.1f} s dataset, {seeding:.1f} s seeding, "
+                f"RSS {_rss_mb():.0f} MB)"
             )
         out.write("}}\n")
     started = time.monotonic()
     analyze()
     seeding += time.monotonic() - started
     return {"runs": runs, "dataset_seconds": dataset, "seconds": seeding}
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now: it stays flat while seeding, whatever N."""
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _batched(items: Iterator, size: int) -> Iterator[tuple]:
@@ -130,7 +137,7 @@ def _seed_batch(batch: tuple[tuple[str, dict], ...], course_runs: list) -> None:
     """One batch of learners on the platform, in one transaction: the rows
     `demo.api.seed_learners` writes, COPYed into the fresh database."""
     User = get_user_model()
-    ids = {key.edx_course_key: key.id for key in course_runs}
+    ids = {run.edx_course_key: run.id for run in course_runs}
     now = timezone.now()
     issued = int(time.time()) - TOKEN_AGE_SECONDS
     with transaction.atomic():
@@ -166,8 +173,6 @@ def analyze() -> None:
     """Gather the planner's statistics, as autovacuum would after a bulk load (it is off on
     some servers): without them PostgreSQL plans the check's joins over a million fresh
     rows as nested loops, minutes instead of a second."""
-    from django.db import connection
-
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
 
@@ -180,7 +185,6 @@ def learner_usernames(limit: int) -> list[str]:
 def expire_learner_tokens() -> None:
     """Take every learner's access token as issued a day ago, so each mode that reads the
     LMS with learners' tokens refreshes them first, as the first freeze does."""
-    from django.db import connection
 
     table = UserSocialAuth._meta.db_table
     issued = int(time.time()) - TOKEN_AGE_SECONDS
