@@ -79,7 +79,11 @@ class SandboxProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self.healthy, startup_timeout_s, "the sandbox", self.process)
+        try:
+            wait_until(self.healthy, startup_timeout_s, "the sandbox", self.process)
+        except TimeoutError:
+            self.stop()  # a sandbox still reading a large file would outlive the bench
+            raise
 
     def healthy(self) -> bool:
         try:
