@@ -1,7 +1,6 @@
 """`python -m bench`: the benchmark of the freeze (scripts/bench runs it; see README)."""
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -9,7 +8,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.processes import ROOT, SandboxProcess
+from bench.processes import ROOT, SandboxProcess, own_peak_rss_mb
 
 MODE_ORDER = ("floor", "course-wide", "per-learner", "concurrency-1")
 
@@ -18,7 +17,7 @@ MODE_ORDER = ("floor", "course-wide", "per-learner", "concurrency-1")
 class Bench:
     """What every mode of one benchmark run shares."""
 
-    dataset: dict
+    learners: int
     sandbox: SandboxProcess
     database_url: str
     redis_url: str
@@ -111,6 +110,7 @@ def main(argv=None) -> int:
     import django
     import redis
 
+    django.setup()
     from bench import report, seeding
 
     var_dir = ROOT / "var" / "bench"
@@ -120,22 +120,30 @@ def main(argv=None) -> int:
 
     say(f"database {args.database_url}: dropping and creating it, migrating")
     seeding.recreate_database(args.database_url)
-    django.setup()
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
 
-    started = time.monotonic()
-    dataset = seeding.bench_dataset(args.learners, sample)
     data_file = var_dir / f"sandbox-{args.learners}.json"
-    data_file.write_text(json.dumps(dataset))
-    say(f"dataset: {args.learners} learners ({time.monotonic() - started:.1f} s); sandbox starting")
-    sandbox = SandboxProcess(data_file, args.latency_ms, var_dir / "sandbox.log", args.throttles)
+    seeded = seeding.seed(args.learners, sample, data_file, say)
+    say(
+        f"dataset: {args.learners} learners ({seeded['dataset_seconds']:.1f} s), seeded the "
+        f"platform in {seeded['seconds']:.1f} s; sandbox starting"
+    )
+    started = time.monotonic()
+    sandbox = SandboxProcess(
+        data_file,
+        args.latency_ms,
+        var_dir / "sandbox.log",
+        args.throttles,
+        # it reads and checks the whole file first: 14 s at 200,000 learners, 92 s at 1,000,000 here
+        startup_timeout_s=max(120, args.learners * 0.0005),
+    )
+    sandbox_start = time.monotonic() - started
+    say(f"sandbox serving after {sandbox_start:.1f} s, RSS {sandbox.rss_mb():.0f} MB")
     try:
-        seeded = seeding.seed_platform(dataset)
-        say(f"seeded the platform in {seeded['seconds']:.1f} s")
         bench = Bench(
-            dataset=dataset,
+            learners=args.learners,
             sandbox=sandbox,
             database_url=args.database_url,
             redis_url=args.redis_url,
@@ -164,14 +172,19 @@ def main(argv=None) -> int:
             "throttles": args.throttles,
             "sandbox_settings": sandbox.settings(),
             "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+            "dataset_seconds": round(seeded["dataset_seconds"], 1),
             "seed_seconds": round(seeded["seconds"], 1),
+            "sandbox_start_seconds": round(sandbox_start, 1),
             "results": {},
         }
 
         def record(results):
             """Write the figures so far after each mode, so a long run that dies keeps them."""
             figures.update(
-                results=results, ratios=report.ratios(results), passed_share=_passed_share(results)
+                results=results,
+                ratios=report.ratios(results),
+                passed_share=_passed_share(results),
+                **peak_memory(sandbox),
             )
             report.write_json(out, figures)
 
@@ -181,6 +194,11 @@ def main(argv=None) -> int:
         redis.Redis.from_url(args.redis_url).delete(queue)
 
     print(report.table(results))
+    memory = peak_memory(sandbox)
+    print(
+        f"peak RSS: bench {memory['bench_peak_rss_mb']} MB, "
+        f"sandbox {memory['sandbox_peak_rss_mb']} MB"
+    )
     print(f"figures written to {out}")
     return 0 if all(r["check"]["ok"] for r in results.values()) else 1
 
@@ -209,6 +227,14 @@ def run_modes(bench, modes, runs, record) -> dict:
             f"({result['learners_per_s']}/s), check {'ok' if result['check']['ok'] else 'FAILED'}"
         )
     return results
+
+
+def peak_memory(sandbox) -> dict:
+    """The bench process's own peak RSS and the sandbox's (the kernel's high-water marks)."""
+    return {
+        "bench_peak_rss_mb": own_peak_rss_mb(),
+        "sandbox_peak_rss_mb": sandbox.peak_rss_mb(),
+    }
 
 
 def _commit():

@@ -15,8 +15,11 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 
 import psycopg
+from django.db import connection
 
 from bench import lms_reads
+from bench.expected import EXPECTED_TABLE, count_wrong
+from bench.seeding import analyze, learner_usernames
 from grades.policy import compute_final_grade
 
 FLOOR_TABLE = "bench_floor_final_grade"
@@ -96,8 +99,7 @@ def measure_floor(bench, course_run) -> dict:
 
 def _measure_floor(bench, course_run, pool, processes) -> dict:
     url, key = bench.sandbox.url, course_run.edx_course_key
-    learners = len(bench.dataset["learners"])
-    probe = list(bench.dataset["learners"])[: min(learners, max(2000, learners // 20))]
+    probe = learner_usernames(min(bench.learners, max(2000, bench.learners // 20)))
     rates = {}
     for concurrency in CANDIDATE_CONCURRENCY:
         started = time.monotonic()
@@ -138,26 +140,25 @@ def _measure_floor(bench, course_run, pool, processes) -> dict:
 
 
 def check_floor_rows(bench, course_run) -> dict:
-    """One row per learner, with the final grade the dataset implies."""
-    from bench.modes import expected_final_grade
-
-    with psycopg.connect(bench.database_url) as connection:
-        rows = connection.execute(
-            f"SELECT u.username, f.grade, f.passed, f.paid FROM {FLOOR_TABLE} f"
-            " JOIN auth_user u ON u.id = f.user_id WHERE f.course_run_id = %s",
+    """One row per learner, with the final grade the dataset implies (`bench.expected`)."""
+    analyze()  # the floor's rows are fresh
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT count(*), count(DISTINCT user_id) FROM {FLOOR_TABLE} WHERE course_run_id = %s",
             [course_run.id],
-        ).fetchall()
-    learners = bench.dataset["learners"]
-    wrong = sum(
-        1
-        for username, grade, passed, paid in rows
-        if expected_final_grade(learners[username], course_run) != (round(grade, 6), passed, paid)
+        )
+        rows, distinct = cursor.fetchone()
+    wrong = count_wrong(
+        f"SELECT f.grade, f.passed, f.paid, e.grade, e.passed, e.paid FROM {FLOOR_TABLE} f"
+        f" LEFT JOIN {EXPECTED_TABLE} e"
+        " ON e.course_run_id = f.course_run_id AND e.user_id = f.user_id"
+        " WHERE f.course_run_id = %s",
+        [course_run.id],
     )
-    distinct = len({row[0] for row in rows})
     return {
-        "population": len(learners),
-        "rows": len(rows),
-        "duplicates": len(rows) - distinct,
+        "population": bench.learners,
+        "rows": rows,
+        "duplicates": rows - distinct,
         "wrong_values": wrong,
-        "ok": distinct == len(rows) == len(learners) and wrong == 0,
+        "ok": distinct == rows == bench.learners and wrong == 0,
     }

@@ -11,15 +11,15 @@ from django.core.management import call_command
 from django.db.models import Count
 from django.utils import timezone
 
-from bench.processes import PeakRss, WorkerProcess
-from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, expire_learner_tokens
+from bench.expected import EXPECTED_TABLE, count_wrong
+from bench.processes import PeakRss, WorkerProcess, own_peak_rss_mb
+from bench.seeding import RUN_KEY, SAMPLE_RUN_KEY, analyze, expire_learner_tokens
 from bench.throttles import throttle_figures
 from courses.models import CourseRun
 from grades.api import revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from grades.policy import compute_final_grade
 from grades.selectors import population
-from sandbox.dataset import DEFAULT_STAFF_CLIENT, record_course_id
+from sandbox.dataset import DEFAULT_STAFF_CLIENT
 
 
 @dataclass(frozen=True)
@@ -85,8 +85,10 @@ def run_mode(mode, bench) -> dict:
         peak_rss, peak_pss = rss.stop(), rss.peak_pss
     finally:
         worker.stop()
-    check = check_freeze(course_run, bench.dataset)
+    check = check_freeze(course_run)
     statements = int(counter.getdel(counter_key) or 0)
+    # grades.api.revert_freeze holds the run's final grades in memory to archive them
+    bench_rss_before_revert = own_peak_rss_mb()
     reverting = time.monotonic()
     revert_freeze(course_run)
     learners = check["population"]
@@ -112,6 +114,7 @@ def run_mode(mode, bench) -> dict:
         "load_average_1m": round(os.getloadavg()[0], 2),
         "check": check,
         "revert_s": round(time.monotonic() - reverting, 2),
+        "bench_peak_rss_mb_before_revert": bench_rss_before_revert,
     }
 
 
@@ -131,33 +134,30 @@ def _wait_complete(course_run, worker, timeout_s):
     raise FreezeDidNotComplete(f"not complete after {timeout_s:g} s")
 
 
-def check_freeze(course_run, dataset) -> dict:
+def check_freeze(course_run) -> dict:
     """Every learner of the population frozen exactly once, audited once, with the final
-    grade the dataset implies; or failed with a recorded reason."""
-    learners = dataset["learners"]
-    expected_of = {}
-    for username, user_id in population(course_run).values_list("username", "id"):
-        expected_of[user_id] = expected_final_grade(learners[username], course_run)
-    frozen = list(
-        FinalGrade.objects.filter(course_run=course_run).values_list(
-            "id", "user_id", "grade", "passed", "paid"
-        )
-    )
-    frozen_users = {user_id for _, user_id, *_ in frozen}
-    wrong = sum(
-        1
-        for _, user_id, grade, passed, paid in frozen
-        if user_id not in expected_of or expected_of[user_id] != (round(grade, 6), passed, paid)
+    grade the dataset implies (`bench.expected`); or failed with a recorded reason. Counted
+    in SQL, so that a million learners are not loaded in the bench's memory."""
+    analyze()  # the freeze's rows are fresh
+    learners = population(course_run)
+    frozen = FinalGrade.objects.filter(course_run=course_run)
+    frozen_users = frozen.values("user_id")
+    population_sql, population_params = learners.values("id").query.sql_with_params()
+    wrong = count_wrong(
+        f"SELECT f.grade, f.passed, f.paid, e.grade, e.passed, e.paid"
+        f" FROM {FinalGrade._meta.db_table} f LEFT JOIN ("
+        f"  SELECT * FROM {EXPECTED_TABLE}"
+        f"  WHERE course_run_id = %s AND user_id IN ({population_sql})"
+        f") e ON e.user_id = f.user_id WHERE f.course_run_id = %s",
+        [course_run.id, *population_params, course_run.id],
     )
     audits = (
         FinalGradeAudit.objects.filter(
-            action=FinalGradeAudit.CREATED,
-            final_grade_id__in=FinalGrade.objects.filter(course_run=course_run).values("id"),
+            action=FinalGradeAudit.CREATED, final_grade_id__in=frozen.values("id")
         )
         .values("final_grade_id")
         .annotate(n=Count("id"))
     )
-    audit_counts = [row["n"] for row in audits]
     failures = FreezeFailure.objects.filter(grading_status__course_run=course_run)
     by_reason = {
         f"{row['stage']}: {row['reason']} ({row['http_status']})": row["n"]
@@ -165,15 +165,15 @@ def check_freeze(course_run, dataset) -> dict:
     }
     failed = sum(by_reason.values())
     result = {
-        "population": len(expected_of),
-        "frozen": len(frozen),
+        "population": learners.count(),
+        "frozen": frozen.count(),
         "failed": failed,
         "failures_by_reason": by_reason,
-        "duplicates": len(frozen) - len(frozen_users),
-        "missing": len(set(expected_of) - frozen_users) - failed,
+        "duplicates": frozen.count() - frozen_users.distinct().count(),
+        "missing": learners.exclude(id__in=frozen_users).count() - failed,
         "wrong_values": wrong,
-        "audited_once": sum(1 for n in audit_counts if n == 1),
-        "audited_more_than_once": sum(1 for n in audit_counts if n > 1),
+        "audited_once": audits.filter(n=1).count(),
+        "audited_more_than_once": audits.filter(n__gt=1).count(),
     }
     result["ok"] = (
         result["frozen"] + failed == result["population"]
@@ -185,19 +185,3 @@ def check_freeze(course_run, dataset) -> dict:
         and failed == 0
     )
     return result
-
-
-def expected_final_grade(learner: dict, course_run):
-    """(grade, passed, paid) that the dataset implies for the learner in the run."""
-    course_key = course_run.edx_course_key
-
-    def record(kind):
-        for item in learner[kind]:
-            if record_course_id(item) == course_key:
-                return item
-        return None
-
-    values = compute_final_grade(
-        course_run.has_exam, record("grades"), record("certificates"), record("enrollments")
-    )
-    return (round(values.grade, 6), values.passed, values.paid)

@@ -2,6 +2,7 @@
 sampler of a process tree's memory and CPU read from /proc."""
 
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -57,8 +58,14 @@ class SandboxProcess:
     """`python -m sandbox serve` on a data file, on a free port."""
 
     def __init__(
-        self, data_file: Path, latency_ms: float, log_file: Path, throttles: str = "off"
+        self,
+        data_file: Path,
+        latency_ms: float,
+        log_file: Path,
+        throttles: str = "off",
+        startup_timeout_s: float = 120,
     ) -> None:
+        self._peak_rss_mb = 0.0
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._log = open(log_file, "w")  # noqa: SIM115 - closed in stop()
@@ -72,7 +79,11 @@ class SandboxProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until(self.healthy, 120, "the sandbox", self.process)
+        try:
+            wait_until(self.healthy, startup_timeout_s, "the sandbox", self.process)
+        except TimeoutError:
+            self.stop()  # a sandbox still reading a large file would outlive the bench
+            raise
 
     def healthy(self) -> bool:
         try:
@@ -92,9 +103,32 @@ class SandboxProcess:
     def cpu_seconds(self) -> float:
         return process_cpu_seconds(self.process.pid)
 
+    def rss_mb(self) -> float:
+        return _status_kb(self.process.pid, "VmRSS") / 1024
+
+    def peak_rss_mb(self) -> float:
+        """The most memory the sandbox has held (its VmHWM), kept once it has stopped."""
+        if self.process.poll() is None:
+            self._peak_rss_mb = round(_status_kb(self.process.pid, "VmHWM") / 1024, 1)
+        return self._peak_rss_mb
+
     def stop(self) -> None:
+        self.peak_rss_mb()  # read while the process is there to read it from
         stop(self.process)
         self._log.close()
+
+
+def _status_kb(pid: int, name: str) -> int:
+    """A memory figure of /proc/PID/status, in kB (0 once the process is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key == name:
+            return int(value.split()[0])
+    return 0
 
 
 class WorkerProcess:
@@ -126,6 +160,11 @@ class WorkerProcess:
     def stop(self) -> None:
         stop(self.process)
         self._log.close()
+
+
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS so far (the kernel's high-water mark)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def process_cpu_seconds(pid: int) -> float:

@@ -49,6 +49,50 @@ def _upsert(model, rows, unique_fields, update_fields):
         )
 
 
+def unsaved_user(username: str, learner: dict):
+    """The platform's user for a dataset learner, unsaved."""
+    return get_user_model()(username=username, email=learner.get("email", ""))
+
+
+def unsaved_learner_rows(
+    user_id: int, username: str, learner: dict, runs: dict[str, int], now, issued: int
+) -> tuple[UserSocialAuth, list[CachedEnrollment], list[CachedCurrentGrade]]:
+    """A dataset learner's edX link (tokens encrypted, issued at `issued`), and the cached
+    enrollments and grades of the course runs in `runs` (ids by key), unsaved: the one
+    shape of these rows for every writer (the demo's upserts, the benchmark's COPY)."""
+    link = unsaved_link_with_encrypted_tokens(
+        user_id=user_id,
+        provider=EDX_PROVIDER,
+        id_key="username",  # as a sign-in with edX stores it
+        uid=username,
+        extra_data={
+            "access_token": learner["access_token"],
+            "refresh_token": learner["refresh_token"],
+            "expires_in": 36000,
+            "auth_time": issued,
+            "token_type": "Bearer",
+        },
+    )
+    enrollments = [
+        CachedEnrollment(
+            user_id=user_id,
+            course_run_id=runs[enrollment["course_details"]["course_id"]],
+            data=enrollment,
+            refreshed_on=now,
+        )
+        for enrollment in learner.get("enrollments", [])
+        if enrollment["course_details"]["course_id"] in runs
+    ]
+    grades = [
+        CachedCurrentGrade(
+            user_id=user_id, course_run_id=runs[grade["course_id"]], data=grade, refreshed_on=now
+        )
+        for grade in learner.get("grades", [])
+        if grade["course_id"] in runs
+    ]
+    return link, enrollments, grades
+
+
 def seed_learners(dataset):
     """Create or update the dataset's learners with their tokens, enrollments and grades.
 
@@ -61,57 +105,26 @@ def seed_learners(dataset):
     with transaction.atomic():
         for batch in _batches(list(learners)):
             User.objects.bulk_create(
-                [User(username=name, email=learners[name].get("email", "")) for name in batch],
-                ignore_conflicts=True,
+                [unsaved_user(name, learners[name]) for name in batch], ignore_conflicts=True
             )
         user_ids = dict(
             User.objects.filter(username__in=list(learners)).values_list("username", "id")
         )
+        runs = {run.edx_course_key: run.id for run in CourseRun.objects.all()}
+        links, enrollments, grades = [], [], []
+        for name, learner in learners.items():
+            link, learner_enrollments, learner_grades = unsaved_learner_rows(
+                user_ids[name], name, learner, runs, now, issued
+            )
+            links.append(link)
+            enrollments.extend(learner_enrollments)
+            grades.extend(learner_grades)
         _upsert(
             UserSocialAuth,
-            [
-                unsaved_link_with_encrypted_tokens(
-                    user_id=user_ids[name],
-                    provider=EDX_PROVIDER,
-                    id_key="username",  # as a sign-in with edX stores it
-                    uid=name,
-                    extra_data={
-                        "access_token": learner["access_token"],
-                        "refresh_token": learner["refresh_token"],
-                        "expires_in": 36000,
-                        "auth_time": issued,
-                        "token_type": "Bearer",
-                    },
-                )
-                for name, learner in learners.items()
-            ],
+            links,
             unique_fields=["provider", "uid"],
             update_fields=["user", "id_key", "extra_data"],
         )
-        runs = {run.edx_course_key: run.id for run in CourseRun.objects.all()}
-        enrollments, grades = [], []
-        for name, learner in learners.items():
-            for enrollment in learner.get("enrollments", []):
-                key = enrollment["course_details"]["course_id"]
-                if key in runs:
-                    enrollments.append(
-                        CachedEnrollment(
-                            user_id=user_ids[name],
-                            course_run_id=runs[key],
-                            data=enrollment,
-                            refreshed_on=now,
-                        )
-                    )
-            for grade in learner.get("grades", []):
-                if grade["course_id"] in runs:
-                    grades.append(
-                        CachedCurrentGrade(
-                            user_id=user_ids[name],
-                            course_run_id=runs[grade["course_id"]],
-                            data=grade,
-                            refreshed_on=now,
-                        )
-                    )
         fields = dict(unique_fields=["user", "course_run"], update_fields=["data", "refreshed_on"])
         _upsert(CachedEnrollment, enrollments, **fields)
         _upsert(CachedCurrentGrade, grades, **fields)

@@ -9,6 +9,7 @@ import gc
 import json
 import random
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -452,6 +453,46 @@ def generate(
     downloadable when the grade passed (percent >= 0.5), otherwise notpassing or unverified;
     an audit learner's is audit_passing or audit_notpassing, as on edX.
     """
+    generated = generate_learners(
+        learners,
+        course_keys,
+        seed,
+        revoked,
+        no_certificate_share,
+        passed_share,
+        audit_share,
+        honor_share,
+    )
+    return {**generated_head(course_keys, seed, client, staff_client), "learners": dict(generated)}
+
+
+def generated_head(
+    course_keys: tuple[str, ...],
+    seed: int = 1,
+    client: dict = DEFAULT_CLIENT,
+    staff_client: dict = DEFAULT_STAFF_CLIENT,
+) -> dict:
+    """A generated data file but its learners: for a writer that streams them after it."""
+    return {
+        "seed": seed,
+        "clients": [dict(client), dict(staff_client)],
+        "course_runs": list(course_keys),
+        "faults": {},
+    }
+
+
+def generate_learners(
+    learners: int = 300,
+    course_keys: tuple[str, ...] = (DEFAULT_COURSE_KEY,),
+    seed: int = 1,
+    revoked: int = 10,
+    no_certificate_share: float = 0.3,
+    passed_share: float = 0.6,
+    audit_share: float = 0.2,
+    honor_share: float = 0.1,
+) -> Iterator[tuple[str, dict]]:
+    """`generate`'s learners as (username, learner), one at a time, so that a million of
+    them can be written and seeded without holding them all."""
     _check_generate_args(
         learners, course_keys, revoked, no_certificate_share, passed_share, audit_share, honor_share
     )
@@ -461,22 +502,15 @@ def generate(
     shuffled = usernames[:]
     rng.shuffle(shuffled)
     revoked_learners = set(shuffled[:revoked])
+    del shuffled
     mode_weights = (audit_share, honor_share, 1 - audit_share - honor_share)
-    dataset_learners = {}
     for username in usernames:
         learner = _generated_learner(
             username, details, rng, mode_weights, passed_share, no_certificate_share
         )
         if username in revoked_learners:
             learner["revoked"] = True
-        dataset_learners[username] = learner
-    return {
-        "seed": seed,
-        "clients": [dict(client), dict(staff_client)],
-        "course_runs": list(course_keys),
-        "learners": dataset_learners,
-        "faults": {},
-    }
+        yield username, learner
 
 
 def _check_generate_args(learners, course_keys, revoked, *shares) -> None:

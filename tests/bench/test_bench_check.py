@@ -2,8 +2,9 @@
 
 import pytest
 
+from bench.expected import copy_expected, create_expected_table
 from bench.modes import check_freeze
-from bench.seeding import RUN_KEY, bench_dataset
+from bench.seeding import RUN_KEY, bench_learners
 from grades.models import FinalGrade
 from tests.factories import (
     CachedCurrentGradeFactory,
@@ -12,12 +13,12 @@ from tests.factories import (
     UserFactory,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.integration]  # COPY: PostgreSQL
 
 
 @pytest.fixture
 def dataset():
-    return bench_dataset(learners=3, sample=0)
+    return {"learners": dict(bench_learners(learners=3, sample=0))}
 
 
 @pytest.fixture
@@ -34,6 +35,8 @@ def learners(dataset, course_run):
         CachedEnrollmentFactory(user=user, course_run=course_run)
         CachedCurrentGradeFactory(user=user, course_run=course_run)
         users.append(user)
+    create_expected_table()
+    copy_expected([course_run], [(user.id, dataset["learners"][user.username]) for user in users])
     return users
 
 
@@ -53,7 +56,7 @@ def _freeze_as_the_dataset_says(dataset, course_run, users):
 def test_a_freeze_matching_the_dataset_passes(dataset, course_run, learners):
     _freeze_as_the_dataset_says(dataset, course_run, learners)
 
-    check = check_freeze(course_run, dataset)
+    check = check_freeze(course_run)
 
     assert check["ok"]
     assert check["frozen"] == check["audited_once"] == 3
@@ -62,7 +65,7 @@ def test_a_freeze_matching_the_dataset_passes(dataset, course_run, learners):
 def test_a_learner_left_unfrozen_fails_the_check(dataset, course_run, learners):
     _freeze_as_the_dataset_says(dataset, course_run, learners[:2])
 
-    check = check_freeze(course_run, dataset)
+    check = check_freeze(course_run)
 
     assert not check["ok"]
     assert check["missing"] == 1
@@ -72,7 +75,7 @@ def test_a_final_grade_other_than_the_dataset_says_fails_the_check(dataset, cour
     _freeze_as_the_dataset_says(dataset, course_run, learners)
     FinalGrade.objects.filter(user=learners[0]).update(grade=0.0, passed=True)
 
-    check = check_freeze(course_run, dataset)
+    check = check_freeze(course_run)
 
     assert not check["ok"]
     assert check["wrong_values"] == 1
