@@ -18,7 +18,7 @@ from bench.throttles import throttle_figures
 from courses.models import CourseRun
 from grades.api import revert_freeze
 from grades.models import CourseRunGradingStatus, FinalGrade, FinalGradeAudit, FreezeFailure
-from grades.selectors import population
+from grades.selectors import has_final_grade, population
 from sandbox.dataset import DEFAULT_STAFF_CLIENT
 
 
@@ -170,7 +170,7 @@ def check_freeze(course_run) -> dict:
         "failed": failed,
         "failures_by_reason": by_reason,
         "duplicates": frozen.count() - frozen_users.distinct().count(),
-        "missing": learners.exclude(id__in=frozen_users).count() - failed,
+        "missing": learners.filter(~has_final_grade(course_run)).count() - failed,
         "wrong_values": wrong,
         "audited_once": audits.filter(n=1).count(),
         "audited_more_than_once": audits.filter(n__gt=1).count(),

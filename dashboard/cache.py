@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from courses.models import CourseRun
@@ -143,5 +143,8 @@ def stale_learner_ids(linked: QuerySet, max_age_seconds: int) -> QuerySet:
     """The ids of these users whose enrollments were read longer ago than max_age_seconds,
     or never."""
     cutoff = timezone.now() - timedelta(seconds=max_age_seconds)
-    fresh = LearnerRefresh.objects.filter(enrollments_refreshed_on__gte=cutoff).values("user_id")
-    return linked.exclude(id__in=fresh).values_list("id", flat=True)
+    # NOT EXISTS, not NOT IN: see grades.selectors.has_final_grade
+    fresh = LearnerRefresh.objects.filter(
+        user_id=OuterRef("pk"), enrollments_refreshed_on__gte=cutoff
+    )
+    return linked.filter(~Exists(fresh)).values_list("id", flat=True)

@@ -40,7 +40,7 @@ from grades.selectors import (
     FreezeStatus,
     freeze_mode_of,
     freeze_status,
-    frozen_user_ids,
+    has_final_grade,
     learners_left,
     population,
 )
@@ -256,7 +256,7 @@ def retry_failed_learners(
             return Outcome.NOT_DUE, None
         if rounds.chunks_in_flight(grading_status):
             return Outcome.IN_PROGRESS, None
-        failures = grading_status.failures.exclude(user_id__in=frozen_user_ids(course_run))
+        failures = grading_status.failures.filter(~has_final_grade(course_run, "user_id"))
         if reasons is not None:
             failures = failures.filter(reason__in=reasons)
         failed = list(failures.order_by("user_id").values_list("user_id", flat=True))

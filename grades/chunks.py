@@ -34,7 +34,7 @@ from grades import rounds
 from grades.audit import insert_final_grades
 from grades.models import CourseRunGradingStatus, FinalGrade, FreezeFailure
 from grades.policy import FinalGradeError, FinalGradeValues, compute_final_grade
-from grades.selectors import frozen_user_ids, population
+from grades.selectors import has_failed, has_final_grade, population
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def record_worker_lost(grading_status: CourseRunGradingStatus, user_ids: Iterabl
     lost = (
         population(course_run)
         .filter(id__in=list(user_ids))
-        .exclude(id__in=frozen_user_ids(course_run))
+        .filter(~has_final_grade(course_run))
         .values_list("id", flat=True)
     )
     error = EdxRefreshError(Stage.UNEXPECTED, Reason.WORKER_LOST)
@@ -138,7 +138,7 @@ def freeze_users(grading_status: CourseRunGradingStatus, user_ids: list[int]) ->
     users = list(
         get_user_model()
         .objects.filter(id__in=user_ids)
-        .exclude(id__in=frozen_user_ids(course_run))
+        .filter(~has_final_grade(course_run))
         .order_by("id")
     )
     return freeze_reads(grading_status, read_learners(users, [course_run]))
@@ -219,8 +219,8 @@ def freeze_unlisted(grading_status: CourseRunGradingStatus, user_ids: list[int])
     left = (
         population(course_run)
         .filter(id__in=user_ids)
-        .exclude(id__in=frozen_user_ids(course_run))
-        .exclude(id__in=grading_status.failures.values("user_id"))
+        .filter(~has_final_grade(course_run))
+        .filter(~has_failed(grading_status))
     )
     learners, errors = read_unlisted(course_run, list(left.values_list("id", flat=True)))
     frozen, failed = freeze_reads(grading_status, LearnersRead({}, dict(errors)))

@@ -31,7 +31,7 @@ from grades import api, tasks
 from grades.audit import acting_as
 from grades.export import FORMATS, export_lines
 from grades.models import FinalGrade, FinalGradeAudit, FinalGradeRevert, FreezeFailure
-from grades.selectors import status_document
+from grades.selectors import has_final_grade, status_document
 from grades.serializers import (
     ActionDoneSerializer,
     AuditSerializer,
@@ -148,7 +148,7 @@ class CourseRunViewSet(viewsets.ReadOnlyModelViewSet):
         run = self.get_object()
         failures = (
             FreezeFailure.objects.filter(grading_status__course_run=run)
-            .exclude(user_id__in=FinalGrade.objects.filter(course_run=run).values("user_id"))
+            .filter(~has_final_grade(run, "user_id"))
             .select_related("user")
         )
         return self._page(failures, FailureSerializer)

