@@ -14,6 +14,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any, cast
 
 from django.db import models, transaction
@@ -202,49 +203,57 @@ def archive_and_delete(
     signals, so with nothing pointing at it Django deletes in one statement per batch;
     a model that comes to point at it is cascaded or protected as its foreign key says).
     """
+    deleted: dict[str, int] = {}
     with transaction.atomic(using=queryset.db):
-        rows = list(queryset.select_for_update().values_list(*ARCHIVED))
+        # Lock them all first, then a batch at a time: a run's million final grades are
+        # never all in memory.
+        ids = list(queryset.select_for_update().order_by("pk").values_list("pk", flat=True))
         now, actor = timezone.now(), current_actor()
-        insert_rows(
-            ArchivedFinalGrade,
-            [
-                {
-                    "revert": revert.pk,
-                    "final_grade_id": final_grade_id,
-                    "user_id": user_id,
-                    "course_run_id": course_run_id,
-                    **_values(values),
-                    "created_on": created_on,
-                    "updated_on": updated_on,
-                }
-                for final_grade_id, user_id, course_run_id, *values, created_on, updated_on in rows
-            ],
-        )
-        insert_rows(
-            FinalGradeAudit,
-            [
-                {
-                    "final_grade_id": final_grade_id,
-                    "user_id": user_id,
-                    "course_run_id": course_run_id,
-                    "action": FinalGradeAudit.DELETED,
-                    "actor": actor,
-                    "acted_on": now,
-                    "before": _values(values),
-                    "after": None,
-                    "revert": revert.pk,
-                }
-                for final_grade_id, user_id, course_run_id, *values, _, _ in rows
-            ],
-        )
-        deleted: dict[str, int] = {}
-        for start in range(0, len(rows), DELETE_BATCH):
-            ids = [row[0] for row in rows[start : start + DELETE_BATCH]]
-            batch = FinalGrade.objects.filter(pk__in=ids).using(queryset.db)
+        for start in range(0, len(ids), DELETE_BATCH):
+            batch = FinalGrade.objects.filter(pk__in=ids[start : start + DELETE_BATCH])
+            batch = batch.using(queryset.db)
+            _archive(list(batch.values_list(*ARCHIVED)), revert, actor, now)
             _, by_model = models.QuerySet.delete(batch)
             for label, count in by_model.items():
                 deleted[label] = deleted.get(label, 0) + count
     return sum(deleted.values()), deleted
+
+
+def _archive(rows: list[tuple], revert: FinalGradeRevert, actor: str, now: datetime) -> None:
+    """Archive these final grades (ARCHIVED columns) under `revert`, each with its
+    deletion audited."""
+    insert_rows(
+        ArchivedFinalGrade,
+        [
+            {
+                "revert": revert.pk,
+                "final_grade_id": final_grade_id,
+                "user_id": user_id,
+                "course_run_id": course_run_id,
+                **_values(values),
+                "created_on": created_on,
+                "updated_on": updated_on,
+            }
+            for final_grade_id, user_id, course_run_id, *values, created_on, updated_on in rows
+        ],
+    )
+    insert_rows(
+        FinalGradeAudit,
+        [
+            {
+                "final_grade_id": final_grade_id,
+                "user_id": user_id,
+                "course_run_id": course_run_id,
+                "action": FinalGradeAudit.DELETED,
+                "actor": actor,
+                "acted_on": now,
+                "before": _values(values),
+                "after": None,
+                "revert": revert.pk,
+            }
+            for final_grade_id, user_id, course_run_id, *values, _, _ in rows
+        ],
+    )
 
 
 class RestoreRefused(Exception):

@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from social_django.models import UserSocialAuth
 
+from gradefreeze import bulk_writes
 from gradefreeze.bulk_writes import update_rows
 
 pytestmark = pytest.mark.django_db
@@ -45,3 +46,28 @@ def test_update_rows_of_nothing_sends_nothing():
     with CaptureQueriesContext(connection) as queries:
         assert update_rows(UserSocialAuth, []) == 0
     assert queries.captured_queries == []
+
+
+def test_insert_rows_past_one_statement_writes_every_row_and_returns_each(monkeypatch):
+    """PostgreSQL refuses a JSON document past 256 MB: rows go ROWS_PER_STATEMENT a
+    statement, and RETURNING gives back every row written."""
+    monkeypatch.setattr(bulk_writes, "ROWS_PER_STATEMENT", 2)
+    users = [User.objects.create(username=f"u{n}") for n in range(5)]
+    now = timezone.now()
+    rows = [
+        {
+            "user": user.pk,
+            "provider": "edxorg",
+            "uid": user.username,
+            "extra_data": {},
+            "id_key": "username",
+            "created": now,
+            "modified": now,
+        }
+        for user in users
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        written = bulk_writes.insert_rows(UserSocialAuth, rows, returning=("uid",))
+    assert len(queries) == 3
+    assert sorted(uid for (uid,) in written) == [user.username for user in users]
+    assert UserSocialAuth.objects.count() == 5
