@@ -87,7 +87,7 @@ def run_mode(mode, bench) -> dict:
         worker.stop()
     check = check_freeze(course_run)
     statements = int(counter.getdel(counter_key) or 0)
-    # grades.api.revert_freeze holds the run's final grades in memory to archive them
+    # the revert after the check archives the run's final grades, a batch at a time
     bench_rss_before_revert = own_peak_rss_mb()
     reverting = time.monotonic()
     revert_freeze(course_run)

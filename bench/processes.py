@@ -104,7 +104,7 @@ class SandboxProcess:
         return process_cpu_seconds(self.process.pid)
 
     def rss_mb(self) -> float:
-        return _status_kb(self.process.pid, "VmRSS") / 1024
+        return rss_mb(self.process.pid)
 
     def peak_rss_mb(self) -> float:
         """The most memory the sandbox has held (its VmHWM), kept once it has stopped."""
@@ -160,6 +160,11 @@ class WorkerProcess:
     def stop(self) -> None:
         stop(self.process)
         self._log.close()
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory now (0 once it is gone)."""
+    return _status_kb(pid, "VmRSS") / 1024
 
 
 def own_peak_rss_mb() -> float:

@@ -19,6 +19,7 @@ from social_django.models import UserSocialAuth
 
 from bench.bulk_load import copy_instances
 from bench.expected import copy_expected, create_expected_table
+from bench.processes import rss_mb
 from dashboard.models import CachedCurrentGrade, CachedEnrollment, LearnerRefresh
 from demo.api import TOKEN_AGE_SECONDS, seed_course_run, unsaved_learner_rows, unsaved_user
 from sandbox.dataset import generate_learners, generated_head
@@ -113,18 +114,13 @@ def seed(learners: int, sample: int, data_file: Path, progress: Callable[[str], 
             done += len(batch)
             progress(
                 f"seeding {done}/{learners} ({dataset:.1f} s dataset, {seeding:.1f} s seeding, "
-                f"RSS {_rss_mb():.0f} MB)"
+                f"RSS {rss_mb(os.getpid()):.0f} MB)"
             )
         out.write("}}\n")
     started = time.monotonic()
     analyze()
     seeding += time.monotonic() - started
     return {"runs": runs, "dataset_seconds": dataset, "seconds": seeding}
-
-
-def _rss_mb() -> float:
-    """This process's resident memory now: it stays flat while seeding, whatever N."""
-    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def _batched(items: Iterator, size: int) -> Iterator[tuple]:

@@ -26,8 +26,8 @@ from dashboard.failures import (
     Stage,
     edx_errors,
     learner_error,
-    no_certificate,
 )
+from dashboard.learner_endpoints import read_certificate, read_current_grade
 from dashboard.lms_async import get_json, run, submit
 from dashboard.records import UNREAD, EdxJson, GradeData, LearnerRead, LearnersRead
 from dashboard.token_refresh import EDX_PROVIDER
@@ -211,15 +211,8 @@ async def read_course_page_async(
             and enrollment.get("mode") not in NO_CERTIFICATE_MODES
         ]
 
-        async def fetch(name: str) -> EdxJson | None:
-            path = f"api/certificates/v0/certificates/{name}/courses/{key}/"
-            # None only for edX's no_certificate_for_user; another 404 fails the learner.
-            certificate = await get_json("certificates", path, not_found=no_certificate)
-            if certificate is not None and not isinstance(certificate, dict):
-                raise TypeError("a certificate is not an object")
-            return certificate
-
-        for name, certificate in (await _outcomes({n: fetch(n) for n in can_hold})).items():
+        fetches = {name: read_certificate(key, name) for name in can_hold}
+        for name, certificate in (await _outcomes(fetches)).items():
             if isinstance(certificate, Exception):
                 failed[name] = learner_error(certificate)
             else:
@@ -248,12 +241,6 @@ async def read_course_page_async(
     return LearnersRead(reads=reads, errors=errors)
 
 
-def _no_grade(body: bytes) -> None:
-    """The single-learner grade read's 404 (user_not_enrolled, user_does_not_exist): no
-    grade, and so, as the enrollment read confirms, not a learner of the run."""
-    return None
-
-
 def read_unlisted(
     course_run: CourseRun, user_ids: list[int]
 ) -> tuple[dict[str, ListedLearner], dict[int, EdxRefreshError]]:
@@ -274,20 +261,10 @@ def read_unlisted(
         for user_id in set(user_ids) - set(names.values())
     }
 
-    async def grade_of(name: str) -> EdxJson | None:
-        answer = await get_json(
-            "grades", f"api/grades/v1/courses/{key}/", {"username": name}, not_found=_no_grade
-        )
-        if answer is None:
-            return None
-        if not isinstance(answer, list) or (answer and not isinstance(answer[0], dict)):
-            raise TypeError("a single learner's grade is not a list of objects")
-        return answer[0] if answer else None
-
     learners: dict[str, ListedLearner] = {}
 
     async def grades() -> dict[str, EdxJson | None | Exception]:
-        return await _outcomes({name: grade_of(name) for name in sorted(names)})
+        return await _outcomes({name: read_current_grade(key, name) for name in sorted(names)})
 
     for name, grade in run(grades()).items():
         if isinstance(grade, Exception):

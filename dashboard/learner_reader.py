@@ -14,45 +14,14 @@ from social_django.models import UserSocialAuth
 
 from courses.models import CourseRun
 from dashboard.cache import check_storable
-from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error, no_certificate
+from dashboard.failures import EdxRefreshError, Reason, Stage, learner_error
+from dashboard.learner_endpoints import read_certificate, read_current_grade
 from dashboard.lms_async import LearnerToken, get_json, run
 from dashboard.records import EdxJson, GradeData, LearnerRead, LearnersRead
 from dashboard.token_refresh import edx_links, refresh_tokens
 
-# edx-api-client's paths (CourseEnrollments.enrollment_url, UserCertificates and
-# CurrentGrades' get_student_*): what edX serves a learner about themselves.
+# edx-api-client's path (CourseEnrollments.enrollment_url): a learner's own enrollments.
 OWN_ENROLLMENTS_PATH = "api/enrollment/v1/enrollment"
-CERTIFICATE_PATH = "api/certificates/v0/certificates/{username}/courses/{course_key}/"
-CURRENT_GRADE_PATH = "api/grades/v1/courses/{course_key}/"
-
-
-def _no_grade(body: bytes) -> None:
-    """The grade read's 404 (user_not_enrolled, user_does_not_exist): no grade."""
-    return None
-
-
-async def _current_grade(learner: LearnerToken, username: str, course_key: str) -> EdxJson | None:
-    """The learner's current grade in the run; None when edX answers 404. edX answers a
-    list of one, as edx-api-client reads it (`resp.json()[0]`)."""
-    path = CURRENT_GRADE_PATH.format(course_key=course_key)
-    answer = await get_json(
-        None, path, {"username": username}, learner=learner, not_found=_no_grade
-    )
-    if answer is None:
-        return None
-    grade = answer[0]
-    if not isinstance(grade, dict):
-        raise EdxRefreshError(Stage.CACHE_REFRESH, Reason.MALFORMED_RESPONSE)
-    return grade
-
-
-async def _certificate(learner: LearnerToken, username: str, course_key: str) -> EdxJson | None:
-    """The learner's certificate in the run; None only when edX says they have none."""
-    path = CERTIFICATE_PATH.format(username=username, course_key=course_key)
-    certificate = await get_json(None, path, learner=learner, not_found=no_certificate)
-    if certificate is not None and not isinstance(certificate, dict):
-        raise EdxRefreshError(Stage.CACHE_REFRESH, Reason.MALFORMED_RESPONSE)
-    return certificate
 
 
 async def fetch_grade_data(learner: LearnerToken, username: str, course_key: str) -> GradeData:
@@ -61,9 +30,10 @@ async def fetch_grade_data(learner: LearnerToken, username: str, course_key: str
     One after the other: the many learners in flight keep the LMS busy, and a learner's
     requests in a row keep the concurrency-1 benchmark the original design it measures.
     """
-    certificate = await _certificate(learner, username, course_key)
+    certificate = await read_certificate(course_key, username, learner)
     return GradeData(
-        certificate=certificate, current_grade=await _current_grade(learner, username, course_key)
+        certificate=certificate,
+        current_grade=await read_current_grade(course_key, username, learner),
     )
 
 

@@ -14,9 +14,9 @@ own work (the database writes of the previous half page) while it reads.
 Every try first takes a slot of its endpoint's rate limit (dashboard.rate_limits, shared
 by all workers), and an answer refusing it for the LMS's rate (429, with or without
 Retry-After) is sent again through the limiter after a backoff, up to
-EDX_THROTTLE_PATIENCE (rate_limits.call_async). Other retries follow the policy of
-lms_client's `retry_policy` (urllib3's Retry): up to EDX_RETRIES of them on a timeout, a failed
-connection or a 5xx of RETRIED_STATUSES; the first at once, the next after
+EDX_THROTTLE_PATIENCE (rate_limits.call_async). Other retries follow urllib3's Retry: up
+to EDX_RETRIES of them on a timeout, a failed connection or a 5xx of RETRIED_STATUSES;
+the first at once, the next after
 EDX_RETRY_BACKOFF * 2**(n-1) s plus up to EDX_RETRY_BACKOFF of jitter (at most 30 s); a
 503 with `Retry-After` waits what it says. The last answer is returned, so the failure
 records its HTTP status; a 401 to the staff token makes it be asked anew on the next
@@ -51,7 +51,8 @@ from dashboard.lms_client import (
 T = TypeVar("T")
 
 BACKOFF_MAX = 30
-# Answers whose Retry-After is honoured, as lms_client's LmsRetry (429 is the limiter's)
+# Answers whose Retry-After is honoured: urllib3's Retry.RETRY_AFTER_STATUS_CODES but 429
+# (the limiter's)
 RETRY_AFTER_STATUSES = frozenset({413, 503})
 
 
@@ -202,7 +203,8 @@ def async_reader() -> AsyncLmsReader:
     """This process's reader for the settings in force (call on the event loop); a reader
     made for other settings is closed."""
     key = (
-        max(settings.FREEZE_PAGE_CONCURRENCY, settings.FREEZE_LEARNER_CONCURRENCY * 2),
+        # a learner's thread has one request in flight at a time
+        max(settings.FREEZE_PAGE_CONCURRENCY, settings.FREEZE_LEARNER_CONCURRENCY),
         settings.EDX_REQUEST_TIMEOUT,
         settings.EDX_RETRIES,
         settings.EDX_RETRY_BACKOFF,
